@@ -1,0 +1,3 @@
+//! The `coffer` binary.
+
+fn main() {}

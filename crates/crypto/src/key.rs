@@ -1,0 +1,170 @@
+//! Symmetric keys and key ids.
+//!
+//! A [`SymmetricKey`] is 256 random bits plus a public [`KeyId`]. On construction it derives, with
+//! HKDF-SHA256, one encryption subkey per AEAD algorithm and a 32-byte **key commitment**; the
+//! envelope carries the commitment and checks it before decrypting, which makes envelopes
+//! key-committing (no ciphertext opens under two keys: partitioning-oracle defence).
+
+use core::fmt;
+
+use crate::error::Result;
+use crate::hkdf::{
+    LABEL_ENVELOPE_AESGCM, LABEL_ENVELOPE_COMMIT, LABEL_ENVELOPE_SALT, LABEL_ENVELOPE_XCHACHA,
+    LABEL_SUBKEY_SALT, hkdf_key, hkdf_sha256,
+};
+use crate::secret::{SecretBytes, random_array};
+
+/// A public 16-byte key identifier, carried in envelopes so a reader knows which key to use.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; 16]);
+
+impl KeyId {
+    /// A fresh random id.
+    pub fn random() -> Result<Self> {
+        Ok(Self(random_array()?))
+    }
+
+    /// Lower-case hex.
+    pub fn to_hex(&self) -> String {
+        data_encoding::HEXLOWER.encode(&self.0)
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// A 256-bit symmetric key with its id, commitment and per-algorithm subkeys.
+pub struct SymmetricKey {
+    id: KeyId,
+    secret: SecretBytes<32>,
+    commitment: [u8; 32],
+    xchacha: SecretBytes<32>,
+    aesgcm: SecretBytes<32>,
+}
+
+impl SymmetricKey {
+    /// A fresh random key with a fresh random id.
+    pub fn generate() -> Result<Self> {
+        Self::from_secret(KeyId::random()?, SecretBytes::random()?)
+    }
+
+    /// A key from existing material.
+    pub fn from_secret(id: KeyId, secret: SecretBytes<32>) -> Result<Self> {
+        let ikm = secret.expose_secret();
+        let mut commitment = [0u8; 32];
+        hkdf_sha256(
+            LABEL_ENVELOPE_SALT,
+            ikm,
+            &[LABEL_ENVELOPE_COMMIT],
+            &mut commitment,
+        )?;
+        let xchacha = hkdf_key(LABEL_ENVELOPE_SALT, ikm, &[LABEL_ENVELOPE_XCHACHA])?;
+        let aesgcm = hkdf_key(LABEL_ENVELOPE_SALT, ikm, &[LABEL_ENVELOPE_AESGCM])?;
+        Ok(Self {
+            id,
+            secret,
+            commitment,
+            xchacha,
+            aesgcm,
+        })
+    }
+
+    /// The key id.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// The key commitment (public; it identifies the key, it does not reveal it).
+    pub fn commitment(&self) -> &[u8; 32] {
+        &self.commitment
+    }
+
+    /// The raw key material, for wrapping it in a grant or under another key.
+    pub fn expose_secret(&self) -> &[u8; 32] {
+        self.secret.expose_secret()
+    }
+
+    /// An independent copy.
+    pub fn duplicate(&self) -> Self {
+        Self {
+            id: self.id,
+            secret: self.secret.duplicate(),
+            commitment: self.commitment,
+            xchacha: self.xchacha.duplicate(),
+            aesgcm: self.aesgcm.duplicate(),
+        }
+    }
+
+    /// A subkey for one purpose: `HKDF-SHA256(salt = "coffer.subkey.v1", ikm = key,
+    /// info = len(label):u16 ‖ label ‖ info)`. The subkey keeps the parent's id. Per-item and
+    /// per-field keys are made this way, each with its own label.
+    pub fn derive_subkey(&self, label: &str, info: &[u8]) -> Result<Self> {
+        let len = u16::try_from(label.len())
+            .map_err(|_| crate::error::CryptoError::Length("subkey label"))?
+            .to_be_bytes();
+        let secret = hkdf_key(
+            LABEL_SUBKEY_SALT,
+            self.secret.expose_secret(),
+            &[&len, label.as_bytes(), info],
+        )?;
+        Self::from_secret(self.id, secret)
+    }
+
+    pub(crate) fn xchacha_subkey(&self) -> &[u8; 32] {
+        self.xchacha.expose_secret()
+    }
+
+    pub(crate) fn aesgcm_subkey(&self) -> &[u8; 32] {
+        self.aesgcm.expose_secret()
+    }
+}
+
+impl fmt::Debug for SymmetricKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SymmetricKey({:?}, ***)", self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_id_only() {
+        let k = SymmetricKey::from_secret(KeyId([0xab; 16]), SecretBytes::from_array([0x42; 32]))
+            .unwrap();
+        let s = format!("{k:?}");
+        assert!(s.starts_with("SymmetricKey(KeyId(abab"));
+        assert!(!s.contains("4242"));
+    }
+
+    #[test]
+    fn subkeys_are_separated_by_label_and_info() {
+        let k = SymmetricKey::generate().unwrap();
+        let a = k.derive_subkey("field", b"password").unwrap();
+        let b = k.derive_subkey("field", b"username").unwrap();
+        let c = k.derive_subkey("fiel", b"dpassword").unwrap();
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        assert_ne!(a.expose_secret(), c.expose_secret());
+        assert_ne!(a.expose_secret(), k.expose_secret());
+        assert_eq!(a.id(), k.id());
+        let again = k.derive_subkey("field", b"password").unwrap();
+        assert_eq!(a.expose_secret(), again.expose_secret());
+    }
+
+    #[test]
+    fn commitment_differs_from_key_and_subkeys() {
+        let k = SymmetricKey::generate().unwrap();
+        assert_ne!(k.commitment(), k.expose_secret());
+        assert_ne!(k.xchacha_subkey(), k.aesgcm_subkey());
+    }
+}

@@ -1,0 +1,1 @@
+//! Filled in by the foundation issue (work in progress).

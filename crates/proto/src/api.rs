@@ -1,0 +1,402 @@
+//! Request and response bodies of the HTTP API v1 (`docs/api.md`). Binary values travel as
+//! unpadded base64url strings ([`B64`]); ids are the typed ids of this crate.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DeviceId, DeviceState, InviteId, Role, SessionId, UserId, WorkspaceId};
+
+/// Bytes carried as an unpadded base64url string in JSON.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct B64(pub Vec<u8>);
+
+impl core::fmt::Debug for B64 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "B64({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for B64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        s.serialize_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for B64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.as_bytes())
+            .map(B64)
+            .map_err(|_| serde::de::Error::custom("not unpadded base64url"))
+    }
+}
+
+/// Argon2id parameters of OPAQUE's key-stretching function, as the client used them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KsfParams {
+    /// Memory in KiB.
+    pub m_kib: u32,
+    /// Passes.
+    pub t: u32,
+    /// Lanes.
+    pub p: u32,
+}
+
+/// `POST /v1/auth/register/start`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterStartRequest {
+    /// The account's email (compared case-insensitively).
+    pub email: String,
+    /// OPAQUE RegistrationRequest.
+    pub request: B64,
+}
+
+/// Answer to [`RegisterStartRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterStartResponse {
+    /// OPAQUE RegistrationResponse.
+    pub response: B64,
+}
+
+/// The user's keys as the server keeps them: public keys, and private keys sealed so that only
+/// the password (through the OPAQUE export key) opens them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountKeys {
+    /// Identity public keys: Ed25519 ‖ X25519 (64 bytes).
+    pub identity_public: B64,
+    /// Envelope of the identity seed under the password KEK (`Purpose::AccountBundle`).
+    pub bundle: B64,
+    /// Signed account state (protocol.md).
+    pub account_state: B64,
+    /// The KSF parameters the password KEK was made with.
+    pub ksf: KsfParams,
+}
+
+/// A device the client is adding.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewDevice {
+    /// A name people recognise ("laptop", "ci-runner").
+    pub name: String,
+    /// Device public keys: Ed25519 ‖ X25519 (64 bytes).
+    pub public_keys: B64,
+    /// Device certificate signed by the identity key, if the client could make one.
+    pub certificate: Option<B64>,
+}
+
+/// `POST /v1/auth/register/finish`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterFinishRequest {
+    /// The account's email.
+    pub email: String,
+    /// OPAQUE RegistrationUpload.
+    pub upload: B64,
+    /// The account's keys.
+    pub account: AccountKeys,
+    /// The first device (self-certified, trusted at once).
+    pub device: NewDevice,
+}
+
+/// `POST /v1/auth/login/start`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginStartRequest {
+    /// The account's email.
+    pub email: String,
+    /// OPAQUE CredentialRequest.
+    pub request: B64,
+}
+
+/// Answer to [`LoginStartRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginStartResponse {
+    /// Names the server's state until the finish step (60 s, used once).
+    pub login_id: String,
+    /// OPAQUE CredentialResponse.
+    pub response: B64,
+    /// The account's KSF parameters (the client enforces its floor).
+    pub ksf: KsfParams,
+}
+
+/// Which device a login is for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceRef {
+    /// A device of this user the client already has keys for.
+    Existing(DeviceId),
+    /// A new device (pending until approved).
+    New(NewDevice),
+}
+
+/// `POST /v1/auth/login/finish`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginFinishRequest {
+    /// From [`LoginStartResponse`].
+    pub login_id: String,
+    /// OPAQUE CredentialFinalization.
+    pub finalization: B64,
+    /// The device logging in.
+    pub device: DeviceRef,
+}
+
+/// A fresh session token.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SessionToken {
+    /// The session's id (public).
+    pub session_id: SessionId,
+    /// The bearer token (secret; never logged).
+    pub token: String,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+}
+
+impl core::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SessionToken")
+            .field("session_id", &self.session_id)
+            .field("token", &"***")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Answer to a successful registration or login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResult {
+    /// The user.
+    pub user_id: UserId,
+    /// The device the session is bound to.
+    pub device_id: DeviceId,
+    /// That device's state.
+    pub device_state: DeviceState,
+    /// The session.
+    pub session: SessionToken,
+    /// True when the user has MFA on and the session must call `POST /v1/auth/mfa` first.
+    pub mfa_pending: bool,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// The user.
+    pub user_id: UserId,
+    /// The user's email.
+    pub email: String,
+    /// The session's device.
+    pub device_id: DeviceId,
+    /// The session.
+    pub session_id: SessionId,
+    /// MFA still to be given for this session.
+    pub mfa_pending: bool,
+    /// MFA enabled on the account.
+    pub mfa_enabled: bool,
+    /// Session expiry, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// `POST /v1/auth/mfa`: one of the two.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MfaVerifyRequest {
+    /// A current TOTP code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// A one-time recovery code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
+}
+
+/// `POST /v1/mfa/confirm`, `POST /v1/mfa/disable`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MfaCodeRequest {
+    /// A current TOTP code.
+    pub code: String,
+}
+
+/// Answer to `POST /v1/mfa/enroll`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MfaEnrollResponse {
+    /// `otpauth://totp/…` with the new secret (shown once, to the user only).
+    pub otpauth_uri: String,
+}
+
+/// Answer to `POST /v1/mfa/confirm`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MfaConfirmResponse {
+    /// One-time recovery codes, shown once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// One row of `GET /v1/sessions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The session.
+    pub session_id: SessionId,
+    /// Its device.
+    pub device_id: DeviceId,
+    /// Created, Unix seconds.
+    pub created_at: i64,
+    /// Last used, Unix seconds.
+    pub last_used_at: i64,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+    /// Whether this is the caller's session.
+    pub current: bool,
+}
+
+/// One row of `GET /v1/devices`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// The device.
+    pub device_id: DeviceId,
+    /// Its name.
+    pub name: String,
+    /// Pending, trusted or revoked.
+    pub state: DeviceState,
+    /// Created, Unix seconds.
+    pub created_at: i64,
+    /// Last seen, Unix seconds.
+    pub last_seen_at: i64,
+    /// Whether this is the caller's device.
+    pub current: bool,
+}
+
+/// Answer to `POST /v1/devices/{id}/challenge`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceChallenge {
+    /// 32 random bytes to sign.
+    pub challenge: B64,
+}
+
+/// `POST /v1/devices/{id}/share`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceShareRequest {
+    /// The challenge received.
+    pub challenge: B64,
+    /// Ed25519 signature by the device key (protocol.md, "device-share").
+    pub signature: B64,
+}
+
+/// Answer to [`DeviceShareRequest`].
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DeviceShareResponse {
+    /// The device's server share (secret).
+    pub share: B64,
+}
+
+impl core::fmt::Debug for DeviceShareResponse {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("DeviceShareResponse(***)")
+    }
+}
+
+/// `POST /v1/workspaces`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateWorkspaceRequest {
+    /// Unique name.
+    pub name: String,
+}
+
+/// A workspace as its members see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkspaceInfo {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// Its name.
+    pub name: String,
+    /// The caller's role in it.
+    pub role: Role,
+}
+
+/// `PUT /v1/workspaces/{ws}/policy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkspacePolicy {
+    /// Every member must have MFA enabled.
+    pub mfa_required: bool,
+}
+
+/// One row of `GET /v1/workspaces/{ws}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// The member.
+    pub user_id: UserId,
+    /// Their email.
+    pub email: String,
+    /// Their role.
+    pub role: Role,
+    /// Joined, Unix seconds.
+    pub joined_at: i64,
+}
+
+/// `PUT /v1/workspaces/{ws}/members/{user_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetRoleRequest {
+    /// The new role.
+    pub role: Role,
+}
+
+/// `POST /v1/workspaces/{ws}/invites`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteRequest {
+    /// Who is invited.
+    pub email: String,
+    /// With which role.
+    pub role: Role,
+}
+
+/// Answer to [`InviteRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteCreated {
+    /// The invite.
+    pub invite_id: InviteId,
+}
+
+/// One row of `GET /v1/invites`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteInfo {
+    /// The invite.
+    pub invite_id: InviteId,
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// Its name.
+    pub workspace_name: String,
+    /// The role offered.
+    pub role: Role,
+    /// Email of who invited.
+    pub invited_by: String,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// Unix seconds.
+    pub time: i64,
+    /// Workspace, if the event belongs to one.
+    pub workspace_id: Option<WorkspaceId>,
+    /// Acting user.
+    pub actor_user_id: Option<UserId>,
+    /// Acting device.
+    pub actor_device_id: Option<DeviceId>,
+    /// What happened (`auth.login`, `workspace.member_role`, …).
+    pub action: String,
+    /// What it happened to.
+    pub target: String,
+    /// Details as JSON text (never secrets).
+    pub details: String,
+    /// Remote address.
+    pub remote_addr: Option<String>,
+    /// This entry's chain hash, hex.
+    pub hash: String,
+}
+
+/// Answer to `GET /v1/audit/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditVerifyResponse {
+    /// The whole chain verified.
+    pub ok: bool,
+    /// Entries checked.
+    pub entries: i64,
+    /// The first broken link, if any.
+    pub first_broken: Option<i64>,
+}

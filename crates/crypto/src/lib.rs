@@ -36,5 +36,8 @@ pub use envelope::{Algorithm, Envelope};
 pub use error::{CryptoError, Result};
 pub use grant::{Grant, open_grant, seal_grant};
 pub use identity::{KeyPair, PublicKeys};
+pub use kdf::{Argon2Params, derive_key, pbkdf2_sha256};
 pub use key::{KeyId, SymmetricKey};
+pub use mnemonic::{RecoveryPhrase, recovery_seed};
+pub use otp::{Hotp, OtpAlgorithm, OtpUri, Totp};
 pub use secret::{Password, SecretBytes, SecretVec};

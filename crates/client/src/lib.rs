@@ -1,1 +1,32 @@
-//! Placeholder: filled by later issues.
+//! # coffer-client
+//!
+//! The Coffer client SDK (DESIGN §8). All client logic lives here — OPAQUE signup and login, the
+//! account key bundle and its signed state, profiles and device keys, and one method per API
+//! call — so the `coffer` CLI stays thin and a web vault can reuse the same code.
+//!
+//! - [`Client`]: a profile talking to its server (signup, login with MFA, status, fingerprint,
+//!   MFA enrolment, workspaces, members, invites, devices, sessions, audit);
+//! - [`profile`]: where a profile keeps its files (`profiles/NAME/`, 0600 files);
+//! - [`account`]: the signed account state and the account bundle, byte by byte;
+//! - [`ksf`]: the Argon2id floor the client enforces whatever the server says;
+//! - [`http`]: the JSON transport and the uniform error body;
+//! - [`ClientError`]: one error type; server refusals keep the server's stable code.
+//!
+//! ## Known gap in the API
+//!
+//! A device certificate (`coffer_crypto::chain`) binds the user id and the device id, but
+//! `POST /v1/auth/register/finish` gives the client no way to name them, and the server assigns
+//! both. The first device's certificate therefore carries ids chosen at random by the client; a
+//! later API revision should either take the ids from the certificate or accept the certificate
+//! after registration.
+
+#![forbid(unsafe_code)]
+
+pub mod account;
+pub mod error;
+pub mod http;
+pub mod ksf;
+pub mod profile;
+
+pub use error::{ClientError, Result};
+pub use profile::{DEFAULT_PROFILE, Profile};

@@ -1,3 +1,554 @@
-//! The `coffer` binary.
+//! The `coffer` binary: `coffer server …` runs the server; every other command is a thin layer
+//! over `coffer-client`: parse the arguments, read secrets from a prompt or standard input, call
+//! the SDK, print a table (or `--json`), and print errors as one `error: …` line.
 
-fn main() {}
+mod input;
+mod output;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
+use clap_complete::Shell;
+use coffer_client::{Client, ClientError, LoginProgress, MfaAnswer};
+use coffer_proto::{DeviceId, Role, SessionId};
+use serde_json::json;
+
+use crate::input::Stdin;
+use crate::output::Out;
+
+/// Coffer: a self-hosted zero-knowledge secrets and password vault for teams.
+#[derive(Debug, Parser)]
+#[command(name = "coffer", version, about, propagate_version = true)]
+struct Cli {
+    /// Server URL (stored in the profile at signup or login).
+    #[arg(long, global = true, env = "COFFER_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// Profile to use: one account on one server, with its own device keys.
+    #[arg(
+        long,
+        global = true,
+        env = "COFFER_PROFILE",
+        value_name = "NAME",
+        default_value = coffer_client::DEFAULT_PROFILE
+    )]
+    profile: String,
+    /// Print stable JSON on standard output instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an account; this install becomes its first trusted device.
+    Signup(SignupArgs),
+    /// Log in (a profile without device keys registers a new, pending device).
+    Login(LoginArgs),
+    /// End this profile's session.
+    Logout,
+    /// Show the profile and its session.
+    Status,
+    /// Show the identity fingerprint phrase (compare it out of band).
+    Fingerprint,
+    /// Two-factor authentication (TOTP).
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+    /// Workspaces, members and invites.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// This account's devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// This account's sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+struct PasswordArgs {
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+struct CodeArgs {
+    /// The current TOTP code.
+    #[arg(long, value_name = "CODE", conflicts_with_all = ["code_stdin", "recovery_code"])]
+    code: Option<String>,
+    /// Read the code from the next line of standard input.
+    #[arg(long)]
+    code_stdin: bool,
+    /// A one-time recovery code instead of a TOTP code.
+    #[arg(long, value_name = "CODE")]
+    recovery_code: Option<String>,
+    /// The code read from the prompt or standard input is a recovery code.
+    #[arg(long)]
+    recovery: bool,
+}
+
+#[derive(Debug, Args)]
+struct SignupArgs {
+    /// The account's email.
+    #[arg(long)]
+    email: String,
+    /// A name for this device.
+    #[arg(long, value_name = "NAME")]
+    device_name: Option<String>,
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+#[derive(Debug, Args)]
+struct LoginArgs {
+    /// The account's email (defaults to the profile's).
+    #[arg(long)]
+    email: Option<String>,
+    /// A name for this device, if the login registers it.
+    #[arg(long, value_name = "NAME")]
+    device_name: Option<String>,
+    #[command(flatten)]
+    password: PasswordArgs,
+    #[command(flatten)]
+    code: CodeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum MfaCommand {
+    /// Enrol a TOTP authenticator: shows the otpauth:// URI and a QR code, asks for a code,
+    /// then prints the recovery codes once.
+    Enable {
+        /// The current code (after scanning).
+        #[arg(long, value_name = "CODE", conflicts_with = "code_stdin")]
+        code: Option<String>,
+        /// Read the code from standard input (after the URI is printed).
+        #[arg(long)]
+        code_stdin: bool,
+    },
+    /// Confirm a pending enrolment with a code (for scripts that split `enable`).
+    Confirm {
+        /// The current code.
+        #[arg(long, value_name = "CODE")]
+        code: String,
+    },
+    /// Turn MFA off.
+    Disable {
+        /// The current code.
+        #[arg(long, value_name = "CODE", conflicts_with = "code_stdin")]
+        code: Option<String>,
+        /// Read the code from standard input.
+        #[arg(long)]
+        code_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace (you become its owner).
+    Create {
+        /// Its name.
+        name: String,
+    },
+    /// List your workspaces.
+    List,
+    /// Invite someone: `invite NAME EMAIL --role R` or `invite EMAIL --role R --workspace NAME`.
+    Invite {
+        /// Workspace name then email, or only the email with --workspace.
+        #[arg(num_args = 1..=2, value_names = ["NAME", "EMAIL"], required = true)]
+        args: Vec<String>,
+        /// The role offered.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The workspace.
+        #[arg(long, value_name = "NAME")]
+        workspace: Option<String>,
+    },
+    /// List invites addressed to you.
+    Invites,
+    /// Accept the invite to a workspace.
+    Accept {
+        /// The workspace's name.
+        name: String,
+    },
+    /// List a workspace's members.
+    Members {
+        /// The workspace.
+        name: String,
+    },
+    /// Change a member's role.
+    Role {
+        /// The workspace.
+        name: String,
+        /// The member's email.
+        email: String,
+        /// The new role.
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Remove a member (your own email: leave).
+    Remove {
+        /// The workspace.
+        name: String,
+        /// The member's email.
+        email: String,
+    },
+    /// Set a workspace's policy.
+    Policy {
+        /// The workspace.
+        name: String,
+        /// Every member must have MFA on.
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        mfa_required: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// List your devices.
+    List,
+    /// Revoke a device; its sessions end.
+    Revoke {
+        /// The device id.
+        id: DeviceId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionCommand {
+    /// List your sessions.
+    List,
+    /// Revoke a session.
+    Revoke {
+        /// The session id.
+        id: SessionId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// List a workspace's audit entries.
+    List {
+        /// The workspace.
+        #[arg(long, value_name = "NAME")]
+        workspace: String,
+        /// Only entries after this sequence number.
+        #[arg(long, value_name = "SEQ")]
+        after: Option<i64>,
+        /// At most this many entries.
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
+    /// Recompute the audit hash chain.
+    Verify,
+}
+
+fn parse_role(s: &str) -> std::result::Result<Role, String> {
+    s.parse::<Role>().map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints an error as one line on standard error, `error: MESSAGE (CODE)`, where CODE is the
+/// server's stable error code (or the client-side class). Never prints a secret: client errors
+/// carry none.
+fn report(e: &anyhow::Error) {
+    let client = e.chain().find_map(|c| c.downcast_ref::<ClientError>());
+    let code = client.map(ClientError::code_str);
+    let msg = match client {
+        Some(c) if e.to_string() != c.to_string() => format!("{e}: {c}"),
+        Some(c) => c.to_string(),
+        None => format!("{e:#}"),
+    };
+    let msg = msg.replace('\n', " ");
+    let mut err = std::io::stderr().lock();
+    match code {
+        Some(code) => {
+            let _ = writeln!(err, "error: {msg} ({code})");
+        }
+        None => {
+            let _ = writeln!(err, "error: {msg}");
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let out = Out::new(cli.json);
+    let mut stdin = Stdin::new();
+    let open = || Client::open(&cli.profile, cli.server.as_deref());
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "coffer", &mut std::io::stdout());
+        }
+        Command::Signup(a) => {
+            let mut client = open()?;
+            let password = input::new_password(&mut stdin, a.password.password_stdin)?;
+            let spin = output::spinner("creating the account");
+            let r = client
+                .signup(&a.email, &password, a.device_name.as_deref())
+                .await;
+            spin.finish_and_clear();
+            let outcome = r?;
+            out.login(&outcome, "signed up")?;
+        }
+        Command::Login(a) => {
+            let mut client = open()?;
+            let email = match a.email.or_else(|| client.config().email.clone()) {
+                Some(e) => e,
+                None => bail!("give --email"),
+            };
+            let password = input::password(&mut stdin, a.password.password_stdin)?;
+            let spin = output::spinner("logging in");
+            let r = client
+                .login(&email, &password, a.device_name.as_deref())
+                .await;
+            spin.finish_and_clear();
+            drop(password);
+            let outcome = match r? {
+                LoginProgress::Done(o) => o,
+                LoginProgress::NeedsMfa(pending) => {
+                    let answer = mfa_answer(&mut stdin, &a.code)?;
+                    client.complete_mfa(pending, answer).await?
+                }
+            };
+            if outcome.identity_changed {
+                eprintln!(
+                    "WARNING: the account's identity key changed since this profile last logged \
+                     in. Compare the new fingerprint with your other devices:\n  {}",
+                    outcome.fingerprint
+                );
+            }
+            out.login(&outcome, "logged in")?;
+        }
+        Command::Logout => {
+            let mut client = open()?;
+            let had = client.logout().await?;
+            out.message(
+                &json!({"logged_out": had}),
+                if had {
+                    "logged out"
+                } else {
+                    "no session to end"
+                },
+            )?;
+        }
+        Command::Status => {
+            let client = open()?;
+            let st = client.status().await?;
+            out.status(&st)?;
+        }
+        Command::Fingerprint => {
+            let client = open()?;
+            let phrase = client.fingerprint()?;
+            out.message(&json!({"fingerprint": phrase}), &phrase)?;
+        }
+        Command::Mfa(cmd) => mfa(&out, &mut stdin, open()?, cmd).await?,
+        Command::Workspace(cmd) => workspace(&out, open()?, cmd).await?,
+        Command::Device(cmd) => {
+            let mut client = open()?;
+            match cmd {
+                DeviceCommand::List => out.devices(&client.devices().await?)?,
+                DeviceCommand::Revoke { id } => {
+                    let own = client.revoke_device(id).await?;
+                    let note = if own {
+                        format!("device {id} revoked (this device: its keys were deleted)")
+                    } else {
+                        format!("device {id} revoked")
+                    };
+                    out.message(&json!({"revoked": id, "this_device": own}), &note)?;
+                }
+            }
+        }
+        Command::Session(cmd) => {
+            let mut client = open()?;
+            match cmd {
+                SessionCommand::List => out.sessions(&client.sessions().await?)?,
+                SessionCommand::Revoke { id } => {
+                    let own = client.revoke_session(id).await?;
+                    out.message(
+                        &json!({"revoked": id, "this_session": own}),
+                        &format!("session {id} revoked"),
+                    )?;
+                }
+            }
+        }
+        Command::Audit(cmd) => {
+            let client = open()?;
+            match cmd {
+                AuditCommand::List {
+                    workspace,
+                    after,
+                    limit,
+                } => out.audit(&client.audit(&workspace, after, limit).await?)?,
+                AuditCommand::Verify => {
+                    let v = client.audit_verify().await?;
+                    let text = if v.ok {
+                        format!("audit chain intact ({} entries)", v.entries)
+                    } else {
+                        format!(
+                            "audit chain BROKEN at entry {} ({} entries checked)",
+                            v.first_broken.map_or_else(|| "?".into(), |s| s.to_string()),
+                            v.entries
+                        )
+                    };
+                    out.message(&v, &text)?;
+                    if !v.ok {
+                        bail!("the audit chain is broken");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn mfa_answer(stdin: &mut Stdin, a: &CodeArgs) -> Result<MfaAnswer> {
+    if let Some(c) = &a.recovery_code {
+        return Ok(MfaAnswer::RecoveryCode(c.clone()));
+    }
+    if let Some(c) = &a.code {
+        return Ok(MfaAnswer::Code(c.clone()));
+    }
+    let prompt = if a.recovery {
+        "Recovery code: "
+    } else {
+        "MFA code: "
+    };
+    let code = input::code(stdin, a.code_stdin, prompt)?;
+    Ok(if a.recovery {
+        MfaAnswer::RecoveryCode(code)
+    } else {
+        MfaAnswer::Code(code)
+    })
+}
+
+async fn mfa(out: &Out, stdin: &mut Stdin, client: Client, cmd: MfaCommand) -> Result<()> {
+    match cmd {
+        MfaCommand::Enable { code, code_stdin } => {
+            let uri = client.mfa_enroll().await?;
+            out.otpauth(&uri)?;
+            let code = match code {
+                Some(c) => c,
+                None => input::code(stdin, code_stdin, "Code from your authenticator: ")?,
+            };
+            let codes = client.mfa_confirm(&code).await?;
+            out.recovery_codes(&codes)?;
+        }
+        MfaCommand::Confirm { code } => {
+            let codes = client.mfa_confirm(&code).await?;
+            out.recovery_codes(&codes)?;
+        }
+        MfaCommand::Disable { code, code_stdin } => {
+            let code = match code {
+                Some(c) => c,
+                None => input::code(stdin, code_stdin, "MFA code: ")?,
+            };
+            client.mfa_disable(&code).await?;
+            out.message(&json!({"mfa_enabled": false}), "MFA disabled")?;
+        }
+    }
+    Ok(())
+}
+
+async fn workspace(out: &Out, client: Client, cmd: WorkspaceCommand) -> Result<()> {
+    match cmd {
+        WorkspaceCommand::Create { name } => {
+            let ws = client.workspace_create(&name).await?;
+            out.message(
+                &ws,
+                &format!("workspace \"{}\" created ({})", ws.name, ws.workspace_id),
+            )?;
+        }
+        WorkspaceCommand::List => out.workspaces(&client.workspaces().await?)?,
+        WorkspaceCommand::Invite {
+            args,
+            role,
+            workspace,
+        } => {
+            let (ws, email) = match (args.as_slice(), workspace) {
+                ([email], Some(ws)) => (ws, email.clone()),
+                ([ws, email], None) => (ws.clone(), email.clone()),
+                ([_, _], Some(_)) => bail!("give the workspace either as NAME or as --workspace"),
+                _ => bail!("usage: coffer workspace invite NAME EMAIL --role R"),
+            };
+            let r = client.invite(&ws, &email, role).await?;
+            out.message(
+                &json!({"invite_id": r.invite_id, "workspace": ws, "email": email, "role": role}),
+                &format!("invited {email} to \"{ws}\" as {role}"),
+            )?;
+        }
+        WorkspaceCommand::Invites => out.invites(&client.invites().await?)?,
+        WorkspaceCommand::Accept { name } => {
+            let inv = client.accept(&name).await?;
+            out.message(
+                &json!({"workspace_id": inv.workspace_id, "name": inv.workspace_name, "role": inv.role}),
+                &format!("joined \"{}\" as {}", inv.workspace_name, inv.role),
+            )?;
+        }
+        WorkspaceCommand::Members { name } => out.members(&client.members(&name).await?)?,
+        WorkspaceCommand::Role { name, email, role } => {
+            let m = client.set_role(&name, &email, role).await?;
+            out.message(
+                &json!({"user_id": m.user_id, "email": m.email, "role": role}),
+                &format!("{} is now {role} in \"{name}\"", m.email),
+            )?;
+        }
+        WorkspaceCommand::Remove { name, email } => {
+            let m = client.remove_member(&name, &email).await?;
+            out.message(
+                &json!({"removed": m.user_id, "email": m.email}),
+                &format!("{} removed from \"{name}\"", m.email),
+            )?;
+        }
+        WorkspaceCommand::Policy { name, mfa_required } => {
+            client
+                .set_policy(&name, mfa_required)
+                .await
+                .with_context(|| format!("cannot set the policy of \"{name}\""))?;
+            out.message(
+                &json!({"workspace": name, "mfa_required": mfa_required}),
+                &format!("\"{name}\": mfa_required = {mfa_required}"),
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -23,10 +23,15 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+mod client;
 pub mod error;
 pub mod http;
 pub mod ksf;
 pub mod profile;
 
+pub use client::{
+    Client, CreatedWorkspace, LOGIN_CONTEXT, LoginOutcome, LoginProgress, MfaAnswer, PendingLogin,
+    Status,
+};
 pub use error::{ClientError, Result};
 pub use profile::{DEFAULT_PROFILE, Profile};

@@ -1,0 +1,908 @@
+//! [`Client`]: one profile talking to its server. Every command of the CLI is one method here.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use coffer_crypto::Password;
+use coffer_crypto::chain::DeviceCertificate;
+use coffer_crypto::fingerprint::fingerprint_phrase;
+use coffer_crypto::identity::{KeyPair, PublicKeys};
+use coffer_crypto::opaque;
+use coffer_proto::api::{
+    AccountKeys, AuditEntry, AuditVerifyResponse, B64, CreateWorkspaceRequest, DeviceInfo,
+    DeviceRef, InviteCreated, InviteInfo, InviteRequest, KsfParams, LoginFinishRequest,
+    LoginResult, LoginStartRequest, LoginStartResponse, MemberInfo, MfaCodeRequest,
+    MfaConfirmResponse, MfaEnrollResponse, MfaVerifyRequest, NewDevice, RegisterFinishRequest,
+    RegisterStartRequest, RegisterStartResponse, SessionInfo, SetRoleRequest, StatusResponse,
+    WorkspaceInfo, WorkspacePolicy,
+};
+use coffer_proto::{
+    DeviceId, DeviceState, ErrorCode, InviteId, Role, SessionId, UserId, WorkspaceId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::account::{self, AccountState};
+use crate::error::{ClientError, Result};
+use crate::http::{Http, parse_server_url};
+use crate::ksf;
+use crate::profile::{Profile, ProfileConfig, StoredSession};
+
+/// The OPAQUE login context both sides bind into the key exchange (protocol.md, "OPAQUE").
+pub const LOGIN_CONTEXT: &[u8] = b"coffer.api.v1.login";
+
+/// A second factor given to finish an MFA-pending login.
+#[derive(Clone)]
+pub enum MfaAnswer {
+    /// A current TOTP code.
+    Code(String),
+    /// A one-time recovery code.
+    RecoveryCode(String),
+}
+
+impl core::fmt::Debug for MfaAnswer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MfaAnswer::Code(_) => f.write_str("Code(***)"),
+            MfaAnswer::RecoveryCode(_) => f.write_str("RecoveryCode(***)"),
+        }
+    }
+}
+
+/// What a successful signup or login established.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginOutcome {
+    /// The profile used.
+    pub profile: String,
+    /// The server.
+    pub server: String,
+    /// The account's email.
+    pub email: String,
+    /// The user.
+    pub user_id: UserId,
+    /// This install's device.
+    pub device_id: DeviceId,
+    /// That device's state (a device added by a login is `pending` until approved).
+    pub device_state: DeviceState,
+    /// Whether this login registered a new device.
+    pub new_device: bool,
+    /// The session.
+    pub session_id: SessionId,
+    /// Session expiry, Unix seconds.
+    pub expires_at: i64,
+    /// The identity fingerprint phrase (compare it out of band).
+    pub fingerprint: String,
+    /// The identity key differs from the one pinned by an earlier login of this profile.
+    pub identity_changed: bool,
+}
+
+/// The state kept between the password step and the MFA step of a login.
+pub struct PendingLogin {
+    email: String,
+    ksf: KsfParams,
+    export_key: opaque::ExportKey,
+    result: LoginResult,
+    new_device: Option<KeyPair>,
+}
+
+impl core::fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingLogin")
+            .field("email", &self.email)
+            .field("user_id", &self.result.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a login stands after the password step.
+#[derive(Debug)]
+pub enum LoginProgress {
+    /// Logged in.
+    Done(LoginOutcome),
+    /// The account has MFA on: call [`Client::complete_mfa`] with a code.
+    NeedsMfa(Box<PendingLogin>),
+}
+
+/// The local view of a profile plus, when logged in, the server's view of the session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    /// The profile.
+    pub profile: String,
+    /// The server URL, if known.
+    pub server: Option<String>,
+    /// The email, if known.
+    pub email: Option<String>,
+    /// The user id, if known.
+    pub user_id: Option<UserId>,
+    /// This install's device id, if known.
+    pub device_id: Option<DeviceId>,
+    /// Whether this profile holds device keys.
+    pub has_device_keys: bool,
+    /// Whether a session is stored and valid.
+    pub logged_in: bool,
+    /// The session, as the server sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<StatusResponse>,
+}
+
+/// Answer to `POST /v1/workspaces` (`{workspace_id, name}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedWorkspace {
+    /// The new workspace.
+    pub workspace_id: WorkspaceId,
+    /// Its name.
+    pub name: String,
+}
+
+/// One profile, with its server connection.
+#[derive(Debug)]
+pub struct Client {
+    profile: Profile,
+    cfg: ProfileConfig,
+    http: Option<Http>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn pw_err(e: coffer_crypto::CryptoError) -> ClientError {
+    ClientError::Crypto(e)
+}
+
+fn opaque_ksf(k: &KsfParams) -> Result<opaque::KsfParams> {
+    ksf::check(k)?;
+    opaque::KsfParams::new(k.m_kib, k.t, k.p).map_err(pw_err)
+}
+
+fn seg(s: impl core::fmt::Display) -> String {
+    // Ids are UUIDs and need no escaping; anything else is refused by the server anyway.
+    s.to_string()
+}
+
+impl Client {
+    /// Opens profile `name` (created on first save). `server` overrides the stored server URL.
+    pub fn open(name: &str, server: Option<&str>) -> Result<Self> {
+        Self::with_profile(Profile::open(name)?, server)
+    }
+
+    /// Like [`Client::open`], for a profile folder chosen by the caller.
+    pub fn with_profile(profile: Profile, server: Option<&str>) -> Result<Self> {
+        let mut cfg = profile.config()?;
+        if let Some(s) = server {
+            cfg.server = Some(parse_server_url(s)?.to_string());
+        }
+        let http = match &cfg.server {
+            Some(s) => {
+                let mut http = Http::new(parse_server_url(s)?)?;
+                if let Some(sess) = profile.session()? {
+                    http.set_token(Some(sess.token));
+                }
+                Some(http)
+            }
+            None => None,
+        };
+        Ok(Self { profile, cfg, http })
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The profile's configuration as loaded (and overridden).
+    pub fn config(&self) -> &ProfileConfig {
+        &self.cfg
+    }
+
+    fn http(&self) -> Result<&Http> {
+        self.http.as_ref().ok_or(ClientError::NoServer)
+    }
+
+    fn authed(&self) -> Result<&Http> {
+        let http = self.http()?;
+        if !http.has_token() {
+            return Err(ClientError::NotLoggedIn {
+                profile: self.profile.name().to_owned(),
+            });
+        }
+        Ok(http)
+    }
+
+    fn http_mut(&mut self) -> Result<&mut Http> {
+        self.http.as_mut().ok_or(ClientError::NoServer)
+    }
+
+    /// Maps a 401 on an authenticated call to a message that says what to do.
+    fn session_error(&self, e: ClientError) -> ClientError {
+        match e {
+            ClientError::Api {
+                status,
+                code: ErrorCode::Unauthorized,
+                ..
+            } => ClientError::Api {
+                status,
+                code: ErrorCode::Unauthorized,
+                message: format!(
+                    "the session of profile \"{}\" has expired or was revoked: run `coffer login`",
+                    self.profile.name()
+                ),
+            },
+            other => other,
+        }
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let r = self.authed()?.get(path).await;
+        r.map_err(|e| self.session_error(e))
+    }
+
+    async fn post<B: Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let r = self.authed()?.post(path, body).await;
+        r.map_err(|e| self.session_error(e))
+    }
+
+    async fn post_no_content<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
+        let r = self.authed()?.post_no_content(path, body).await;
+        r.map_err(|e| self.session_error(e))
+    }
+
+    async fn put<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
+        let r = self.authed()?.put(path, body).await;
+        r.map_err(|e| self.session_error(e))
+    }
+
+    async fn delete(&self, path: &str) -> Result<()> {
+        let r = self.authed()?.delete(path).await;
+        r.map_err(|e| self.session_error(e))
+    }
+
+    fn device_name(name: Option<&str>) -> String {
+        match name {
+            Some(n) if !n.trim().is_empty() => n.trim().to_owned(),
+            _ => {
+                let host = std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "unknown".into());
+                format!("coffer-cli@{host}")
+            }
+        }
+    }
+
+    fn store_session(&mut self, result: &LoginResult) -> Result<()> {
+        self.profile.save_session(&StoredSession {
+            session_id: result.session.session_id,
+            token: result.session.token.clone(),
+            expires_at: result.session.expires_at,
+        })?;
+        let token = result.session.token.clone();
+        self.http_mut()?.set_token(Some(token));
+        Ok(())
+    }
+
+    /// Creates an account: OPAQUE registration, a new identity key pair sealed under the password
+    /// KEK, the signed account state, and this install as the first (trusted) device.
+    pub async fn signup(
+        &mut self,
+        email: &str,
+        password: &Password,
+        device_name: Option<&str>,
+    ) -> Result<LoginOutcome> {
+        let email = account::normalize_email(email)?;
+        if self.cfg.user_id.is_some() && self.cfg.email.as_deref() != Some(email.as_str()) {
+            return Err(ClientError::Invalid(format!(
+                "profile \"{}\" already belongs to {}: use another --profile",
+                self.profile.name(),
+                self.cfg.email.as_deref().unwrap_or("another account")
+            )));
+        }
+        if password.expose_secret().is_empty() {
+            return Err(ClientError::Invalid("the password is empty".into()));
+        }
+        let ksf = ksf::for_new_account()?;
+        let oksf = opaque_ksf(&ksf)?;
+        let user = opaque::UserId::from_email(&email)?;
+        let http = self.http()?.clone();
+
+        let (state, request) = opaque::client_register_start(password)?;
+        let start: RegisterStartResponse = http
+            .post(
+                "v1/auth/register/start",
+                &RegisterStartRequest {
+                    email: email.clone(),
+                    request: B64(request),
+                },
+            )
+            .await?;
+        let (upload, export_key) =
+            opaque::client_register_finish(state, password, &start.response.0, &oksf, &user)?;
+        let kek = export_key.password_kek()?;
+
+        let identity = KeyPair::generate()?;
+        let bundle = account::seal_bundle(&kek, &email, &identity)?;
+        let state = AccountState::new(ksf, identity.public(), &email)?.sign(&identity)?;
+        let device = KeyPair::generate()?;
+        // The API does not let the client name its ids, so the certificate carries ids the
+        // client chose (see the crate documentation).
+        let cert_user = *UserId::new_random().as_uuid().as_bytes();
+        let cert_device = *DeviceId::new_random().as_uuid().as_bytes();
+        let cert = DeviceCertificate::issue(
+            &identity,
+            cert_user,
+            cert_device,
+            &device.public(),
+            now_secs(),
+        )?;
+        let device_name = Self::device_name(device_name);
+        let result: LoginResult = http
+            .post(
+                "v1/auth/register/finish",
+                &RegisterFinishRequest {
+                    email: email.clone(),
+                    upload: B64(upload),
+                    account: AccountKeys {
+                        identity_public: B64(identity.public().to_bytes().to_vec()),
+                        bundle: B64(bundle.into_bytes()),
+                        account_state: B64(state),
+                        ksf,
+                    },
+                    device: NewDevice {
+                        name: device_name.clone(),
+                        public_keys: B64(device.public().to_bytes().to_vec()),
+                        certificate: Some(B64(cert.as_bytes().to_vec())),
+                    },
+                },
+            )
+            .await?;
+        self.cfg.email = Some(email.clone());
+        self.cfg.device_name = Some(device_name);
+        self.profile.save_device_key(result.device_id, &device)?;
+        self.finish(email, ksf, identity.public(), result, true)
+    }
+
+    /// Records a verified login in the profile and builds the outcome.
+    fn finish(
+        &mut self,
+        email: String,
+        ksf: KsfParams,
+        identity: PublicKeys,
+        result: LoginResult,
+        new_device: bool,
+    ) -> Result<LoginOutcome> {
+        let pin = hex::encode(identity.to_bytes());
+        let identity_changed = self
+            .cfg
+            .identity_public
+            .as_ref()
+            .is_some_and(|old| *old != pin);
+        self.cfg.version = 1;
+        self.cfg.email = Some(email.clone());
+        self.cfg.user_id = Some(result.user_id);
+        self.cfg.device_id = Some(result.device_id);
+        self.cfg.identity_public = Some(pin);
+        self.cfg.ksf = Some(ksf);
+        self.cfg.account_state_version = self
+            .cfg
+            .account_state_version
+            .max(account::ACCOUNT_STATE_VERSION);
+        self.profile.save_config(&self.cfg)?;
+        self.store_session(&result)?;
+        Ok(LoginOutcome {
+            profile: self.profile.name().to_owned(),
+            server: self.cfg.server.clone().unwrap_or_default(),
+            email,
+            user_id: result.user_id,
+            device_id: result.device_id,
+            device_state: result.device_state,
+            new_device,
+            session_id: result.session.session_id,
+            expires_at: result.session.expires_at,
+            fingerprint: fingerprint_phrase(&identity),
+            identity_changed,
+        })
+    }
+
+    /// Logs in with a password. The KSF parameters the server returns are checked against the
+    /// floor before the password is stretched or anything derived from it is sent. A profile
+    /// without device keys registers a new (pending) device.
+    pub async fn login(
+        &mut self,
+        email: &str,
+        password: &Password,
+        device_name: Option<&str>,
+    ) -> Result<LoginProgress> {
+        let email = account::normalize_email(email)?;
+        if self.cfg.user_id.is_some() && self.cfg.email.as_deref() != Some(email.as_str()) {
+            return Err(ClientError::Invalid(format!(
+                "profile \"{}\" belongs to {}: use another --profile",
+                self.profile.name(),
+                self.cfg.email.as_deref().unwrap_or("another account")
+            )));
+        }
+        let user = opaque::UserId::from_email(&email)?;
+        let mut http = self.http()?.clone();
+        http.set_token(None);
+
+        let (state, request) = opaque::client_login_start(password)?;
+        let start: LoginStartResponse = http
+            .post(
+                "v1/auth/login/start",
+                &LoginStartRequest {
+                    email: email.clone(),
+                    request: B64(request),
+                },
+            )
+            .await?;
+        // The floor, before any password-derived value is computed: `opaque_ksf` refuses first.
+        let oksf = opaque_ksf(&start.ksf)?;
+        let (finalization, _session_key, export_key) = match opaque::client_login_finish(
+            state,
+            password,
+            &start.response.0,
+            &oksf,
+            &user,
+            LOGIN_CONTEXT,
+        ) {
+            Ok(v) => v,
+            Err(coffer_crypto::CryptoError::OpenFailed) => {
+                return Err(ClientError::Api {
+                    status: 401,
+                    code: ErrorCode::Unauthorized,
+                    message: "login failed: wrong email or password".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+
+        let existing = self.profile.device_key()?;
+        let (device_ref, new_device) = match &existing {
+            Some((id, _)) if self.cfg.user_id.is_some() => (DeviceRef::Existing(*id), None),
+            _ => {
+                let kp = KeyPair::generate()?;
+                let name = Self::device_name(device_name);
+                self.cfg.device_name = Some(name.clone());
+                (
+                    DeviceRef::New(NewDevice {
+                        name,
+                        public_keys: B64(kp.public().to_bytes().to_vec()),
+                        certificate: None,
+                    }),
+                    Some(kp),
+                )
+            }
+        };
+        let result: LoginResult = http
+            .post(
+                "v1/auth/login/finish",
+                &LoginFinishRequest {
+                    login_id: start.login_id,
+                    finalization: B64(finalization),
+                    device: device_ref,
+                },
+            )
+            .await?;
+        if let Some(kp) = &new_device {
+            self.profile.save_device_key(result.device_id, kp)?;
+        }
+        http.set_token(Some(result.session.token.clone()));
+        self.http = Some(http);
+        let pending = PendingLogin {
+            email,
+            ksf: start.ksf,
+            export_key,
+            result,
+            new_device,
+        };
+        if pending.result.mfa_pending {
+            return Ok(LoginProgress::NeedsMfa(Box::new(pending)));
+        }
+        self.verify_and_finish(pending)
+            .await
+            .map(LoginProgress::Done)
+    }
+
+    /// Gives the second factor of an MFA-pending login, then finishes it.
+    pub async fn complete_mfa(
+        &mut self,
+        pending: Box<PendingLogin>,
+        answer: MfaAnswer,
+    ) -> Result<LoginOutcome> {
+        let body = match answer {
+            MfaAnswer::Code(c) => MfaVerifyRequest {
+                code: Some(c.trim().to_owned()),
+                recovery_code: None,
+            },
+            MfaAnswer::RecoveryCode(c) => MfaVerifyRequest {
+                code: None,
+                recovery_code: Some(c.trim().to_owned()),
+            },
+        };
+        let r = self.http()?.post_no_content("v1/auth/mfa", &body).await;
+        if let Err(e) = r {
+            self.abandon().await;
+            return Err(match e {
+                ClientError::Api {
+                    status,
+                    code: ErrorCode::Unauthorized,
+                    ..
+                } => ClientError::Api {
+                    status,
+                    code: ErrorCode::Unauthorized,
+                    message: "the MFA code is wrong or was already used".into(),
+                },
+                e => e,
+            });
+        }
+        self.verify_and_finish(*pending).await
+    }
+
+    /// Revokes the half-made session of a failed login (best effort).
+    async fn abandon(&mut self) {
+        if let Some(http) = self.http.as_ref() {
+            let _ = http.post_nothing("v1/auth/logout").await;
+        }
+        if let Some(http) = self.http.as_mut() {
+            http.set_token(None);
+        }
+    }
+
+    /// Fetches the account keys and checks them: the bundle opens under the password KEK, the
+    /// state verifies under the opened identity key, names it, names the KSF parameters used and
+    /// the email, and is not older than what this profile has seen.
+    async fn verify_and_finish(&mut self, p: PendingLogin) -> Result<LoginOutcome> {
+        let checked = async {
+            let keys: AccountKeys = self.http()?.get("v1/account").await?;
+            let kek = p.export_key.password_kek()?;
+            let identity =
+                account::open_bundle(&kek, &p.email, &keys.bundle.0).map_err(|e| match e {
+                    ClientError::Crypto(_) => ClientError::AccountState(
+                        "the account bundle does not open with this password".into(),
+                    ),
+                    e => e,
+                })?;
+            let public = identity.public();
+            if keys.identity_public.0 != public.to_bytes() {
+                return Err(ClientError::AccountState(
+                    "the server's identity public key is not the one in the bundle".into(),
+                ));
+            }
+            let state = AccountState::verify(&keys.account_state.0, &public)?;
+            if state.version < self.cfg.account_state_version {
+                return Err(ClientError::Downgrade {
+                    seen: self.cfg.account_state_version,
+                    got: state.version,
+                });
+            }
+            if state.ksf != p.ksf || keys.ksf != p.ksf {
+                return Err(ClientError::AccountState(
+                    "the signed KSF parameters differ from those the server gave for login".into(),
+                ));
+            }
+            if state.email != p.email {
+                return Err(ClientError::AccountState(
+                    "the signed state names another email".into(),
+                ));
+            }
+            Ok(public)
+        }
+        .await;
+        let public = match checked {
+            Ok(v) => v,
+            Err(e) => {
+                self.abandon().await;
+                return Err(self.session_error(e));
+            }
+        };
+        let new_device = p.new_device.is_some();
+        self.finish(p.email, p.ksf, public, p.result, new_device)
+    }
+
+    /// Ends the session on the server and forgets it locally (locally even when the server cannot
+    /// be reached; that error is still returned). Returns whether there was a session.
+    pub async fn logout(&mut self) -> Result<bool> {
+        let had = self.http.as_ref().is_some_and(|h| h.has_token());
+        let mut outcome = Ok(had);
+        if let Some(http) = self.http.as_ref().filter(|_| had) {
+            match http.post_nothing("v1/auth/logout").await {
+                Ok(())
+                | Err(ClientError::Api {
+                    code: ErrorCode::Unauthorized,
+                    ..
+                }) => {}
+                Err(e) => outcome = Err(e),
+            }
+        }
+        self.profile.clear_session()?;
+        if let Some(http) = self.http.as_mut() {
+            http.set_token(None);
+        }
+        outcome
+    }
+
+    /// The profile and, when logged in, the session as the server sees it.
+    pub async fn status(&self) -> Result<Status> {
+        let mut st = Status {
+            profile: self.profile.name().to_owned(),
+            server: self.cfg.server.clone(),
+            email: self.cfg.email.clone(),
+            user_id: self.cfg.user_id,
+            device_id: self.cfg.device_id,
+            has_device_keys: self.profile.device_key()?.is_some(),
+            logged_in: false,
+            session: None,
+        };
+        if self.http.as_ref().is_some_and(|h| h.has_token()) {
+            let s: StatusResponse = self.get("v1/status").await?;
+            st.logged_in = true;
+            st.session = Some(s);
+        }
+        Ok(st)
+    }
+
+    /// The identity fingerprint phrase pinned by the last verified login of this profile.
+    pub fn fingerprint(&self) -> Result<String> {
+        let pin = self
+            .cfg
+            .identity_public
+            .as_deref()
+            .ok_or_else(|| ClientError::NotLoggedIn {
+                profile: self.profile.name().to_owned(),
+            })?;
+        let bytes = hex::decode(pin)
+            .map_err(|_| ClientError::config(self.profile.dir(), "corrupt identity pin"))?;
+        Ok(fingerprint_phrase(&PublicKeys::from_bytes(&bytes)?))
+    }
+
+    // --- MFA -------------------------------------------------------------------------------
+
+    /// Starts TOTP enrolment: the `otpauth://` URI of a new secret (pending until confirmed).
+    pub async fn mfa_enroll(&self) -> Result<String> {
+        let r: MfaEnrollResponse = self.authed()?.post_empty("v1/mfa/enroll").await?;
+        Ok(r.otpauth_uri)
+    }
+
+    /// Confirms enrolment with a current code; returns the one-time recovery codes.
+    pub async fn mfa_confirm(&self, code: &str) -> Result<Vec<String>> {
+        let r: MfaConfirmResponse = self
+            .post(
+                "v1/mfa/confirm",
+                &MfaCodeRequest {
+                    code: code.trim().to_owned(),
+                },
+            )
+            .await?;
+        Ok(r.recovery_codes)
+    }
+
+    /// Turns MFA off (needs a current code).
+    pub async fn mfa_disable(&self, code: &str) -> Result<()> {
+        self.post_no_content(
+            "v1/mfa/disable",
+            &MfaCodeRequest {
+                code: code.trim().to_owned(),
+            },
+        )
+        .await
+    }
+
+    // --- workspaces ------------------------------------------------------------------------
+
+    /// Creates a workspace; the caller becomes its owner.
+    pub async fn workspace_create(&self, name: &str) -> Result<CreatedWorkspace> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(ClientError::Invalid("a workspace needs a name".into()));
+        }
+        self.post(
+            "v1/workspaces",
+            &CreateWorkspaceRequest {
+                name: name.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// The caller's workspaces.
+    pub async fn workspaces(&self) -> Result<Vec<WorkspaceInfo>> {
+        self.get("v1/workspaces").await
+    }
+
+    /// Resolves a workspace by name (exact, then case-insensitive) or id.
+    pub async fn resolve_workspace(&self, name: &str) -> Result<WorkspaceInfo> {
+        let all = self.workspaces().await?;
+        let found = all
+            .iter()
+            .find(|w| w.name == name)
+            .or_else(|| all.iter().find(|w| w.name.eq_ignore_ascii_case(name)))
+            .or_else(|| all.iter().find(|w| w.workspace_id.to_string() == name));
+        found.cloned().ok_or_else(|| ClientError::NotFound {
+            kind: "workspace",
+            name: name.to_owned(),
+        })
+    }
+
+    /// The members of a workspace.
+    pub async fn members(&self, workspace: &str) -> Result<Vec<MemberInfo>> {
+        let ws = self.resolve_workspace(workspace).await?;
+        self.get(&format!("v1/workspaces/{}/members", seg(ws.workspace_id)))
+            .await
+    }
+
+    async fn resolve_member(&self, ws: WorkspaceId, email: &str) -> Result<MemberInfo> {
+        let members: Vec<MemberInfo> = self
+            .get(&format!("v1/workspaces/{}/members", seg(ws)))
+            .await?;
+        let want = email.trim().to_lowercase();
+        members
+            .into_iter()
+            .find(|m| m.email.to_lowercase() == want || m.user_id.to_string() == want)
+            .ok_or_else(|| ClientError::NotFound {
+                kind: "member",
+                name: email.to_owned(),
+            })
+    }
+
+    /// Invites `email` to a workspace with `role`.
+    pub async fn invite(&self, workspace: &str, email: &str, role: Role) -> Result<InviteCreated> {
+        let ws = self.resolve_workspace(workspace).await?;
+        let email = account::normalize_email(email)?;
+        self.post(
+            &format!("v1/workspaces/{}/invites", seg(ws.workspace_id)),
+            &InviteRequest { email, role },
+        )
+        .await
+    }
+
+    /// Invites addressed to the caller.
+    pub async fn invites(&self) -> Result<Vec<InviteInfo>> {
+        self.get("v1/invites").await
+    }
+
+    /// Accepts the invite to the workspace named `workspace` (or the invite with that id).
+    pub async fn accept(&self, workspace: &str) -> Result<InviteInfo> {
+        let all = self.invites().await?;
+        let found = all
+            .iter()
+            .find(|i| i.workspace_name == workspace)
+            .or_else(|| {
+                all.iter()
+                    .find(|i| i.workspace_name.eq_ignore_ascii_case(workspace))
+            })
+            .or_else(|| all.iter().find(|i| i.invite_id.to_string() == workspace))
+            .cloned()
+            .ok_or_else(|| ClientError::NotFound {
+                kind: "invite to workspace",
+                name: workspace.to_owned(),
+            })?;
+        let r = self
+            .authed()?
+            .post_nothing(&format!("v1/invites/{}/accept", seg(found.invite_id)))
+            .await;
+        r.map_err(|e| self.session_error(e))?;
+        Ok(found)
+    }
+
+    /// Accepts an invite by id.
+    pub async fn accept_id(&self, id: InviteId) -> Result<()> {
+        let r = self
+            .authed()?
+            .post_nothing(&format!("v1/invites/{}/accept", seg(id)))
+            .await;
+        r.map_err(|e| self.session_error(e))
+    }
+
+    /// Changes a member's role.
+    pub async fn set_role(&self, workspace: &str, email: &str, role: Role) -> Result<MemberInfo> {
+        let ws = self.resolve_workspace(workspace).await?;
+        let m = self.resolve_member(ws.workspace_id, email).await?;
+        self.put(
+            &format!(
+                "v1/workspaces/{}/members/{}",
+                seg(ws.workspace_id),
+                seg(m.user_id)
+            ),
+            &SetRoleRequest { role },
+        )
+        .await?;
+        Ok(m)
+    }
+
+    /// Removes a member (or, with the caller's own email, leaves).
+    pub async fn remove_member(&self, workspace: &str, email: &str) -> Result<MemberInfo> {
+        let ws = self.resolve_workspace(workspace).await?;
+        let m = self.resolve_member(ws.workspace_id, email).await?;
+        self.delete(&format!(
+            "v1/workspaces/{}/members/{}",
+            seg(ws.workspace_id),
+            seg(m.user_id)
+        ))
+        .await?;
+        Ok(m)
+    }
+
+    /// Sets a workspace's policy.
+    pub async fn set_policy(&self, workspace: &str, mfa_required: bool) -> Result<()> {
+        let ws = self.resolve_workspace(workspace).await?;
+        self.put(
+            &format!("v1/workspaces/{}/policy", seg(ws.workspace_id)),
+            &WorkspacePolicy { mfa_required },
+        )
+        .await
+    }
+
+    // --- devices and sessions ------------------------------------------------------------
+
+    /// The user's devices.
+    pub async fn devices(&self) -> Result<Vec<DeviceInfo>> {
+        self.get("v1/devices").await
+    }
+
+    /// Revokes a device; its sessions end. Revoking this install's own device also forgets the
+    /// local session and device keys.
+    pub async fn revoke_device(&mut self, id: DeviceId) -> Result<bool> {
+        self.delete(&format!("v1/devices/{}", seg(id))).await?;
+        let own = self.cfg.device_id == Some(id);
+        if own {
+            self.profile.clear_session()?;
+            self.profile.clear_device_key()?;
+            self.cfg.device_id = None;
+            self.profile.save_config(&self.cfg)?;
+            if let Some(h) = self.http.as_mut() {
+                h.set_token(None);
+            }
+        }
+        Ok(own)
+    }
+
+    /// The user's sessions.
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>> {
+        self.get("v1/sessions").await
+    }
+
+    /// Revokes a session. Revoking the current one also forgets it locally.
+    pub async fn revoke_session(&mut self, id: SessionId) -> Result<bool> {
+        self.delete(&format!("v1/sessions/{}", seg(id))).await?;
+        let own = self.profile.session()?.is_some_and(|s| s.session_id == id);
+        if own {
+            self.profile.clear_session()?;
+            if let Some(h) = self.http.as_mut() {
+                h.set_token(None);
+            }
+        }
+        Ok(own)
+    }
+
+    // --- audit -----------------------------------------------------------------------------
+
+    /// A page of a workspace's audit log (entries after `after`, at most `limit`).
+    pub async fn audit(
+        &self,
+        workspace: &str,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<AuditEntry>> {
+        let ws = self.resolve_workspace(workspace).await?;
+        let mut path = format!("v1/workspaces/{}/audit", seg(ws.workspace_id));
+        let mut sep = '?';
+        if let Some(a) = after {
+            path.push_str(&format!("{sep}after={a}"));
+            sep = '&';
+        }
+        if let Some(l) = limit {
+            path.push_str(&format!("{sep}limit={l}"));
+        }
+        self.get(&path).await
+    }
+
+    /// Has the server recompute the audit hash chain.
+    pub async fn audit_verify(&self) -> Result<AuditVerifyResponse> {
+        self.get("v1/audit/verify").await
+    }
+}

@@ -295,6 +295,19 @@ impl Client {
         password: &Password,
         device_name: Option<&str>,
     ) -> Result<LoginOutcome> {
+        let ksf = ksf::for_new_account()?;
+        self.signup_with_ksf(email, password, device_name, ksf)
+            .await
+    }
+
+    /// [`Client::signup`] with chosen KSF parameters (checked against the floor: never below).
+    pub async fn signup_with_ksf(
+        &mut self,
+        email: &str,
+        password: &Password,
+        device_name: Option<&str>,
+        ksf: KsfParams,
+    ) -> Result<LoginOutcome> {
         let email = account::normalize_email(email)?;
         if self.cfg.user_id.is_some() && self.cfg.email.as_deref() != Some(email.as_str()) {
             return Err(ClientError::Invalid(format!(
@@ -306,7 +319,6 @@ impl Client {
         if password.expose_secret().is_empty() {
             return Err(ClientError::Invalid("the password is empty".into()));
         }
-        let ksf = ksf::for_new_account()?;
         let oksf = opaque_ksf(&ksf)?;
         let user = opaque::UserId::from_email(&email)?;
         let http = self.http()?.clone();

@@ -336,10 +336,13 @@ async fn run(cli: Cli) -> Result<()> {
             drop(password);
             let outcome = match r? {
                 LoginProgress::Done(o) => o,
-                LoginProgress::NeedsMfa(pending) => {
-                    let answer = mfa_answer(&mut stdin, &a.code)?;
-                    client.complete_mfa(pending, answer).await?
-                }
+                LoginProgress::NeedsMfa(pending) => match mfa_answer(&mut stdin, &a.code) {
+                    Ok(answer) => client.complete_mfa(pending, answer).await?,
+                    Err(e) => {
+                        client.abandon_login(pending).await;
+                        return Err(e);
+                    }
+                },
             };
             if outcome.identity_changed {
                 eprintln!(
@@ -430,15 +433,6 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 fn mfa_answer(stdin: &mut Stdin, a: &CodeArgs) -> Result<MfaAnswer> {

@@ -555,6 +555,12 @@ impl Client {
         self.verify_and_finish(*pending).await
     }
 
+    /// Gives up an MFA-pending login: its half-made session is revoked (best effort).
+    pub async fn abandon_login(&mut self, pending: Box<PendingLogin>) {
+        drop(pending);
+        self.abandon().await;
+    }
+
     /// Revokes the half-made session of a failed login (best effort).
     async fn abandon(&mut self) {
         if let Some(http) = self.http.as_ref() {

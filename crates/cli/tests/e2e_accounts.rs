@@ -146,6 +146,14 @@ fn accounts_devices_sessions_and_no_plaintext() {
         .unwrap();
     assert_eq!(revoked["state"], "revoked");
     alice.json(&["status"]);
+    // the revoked install cannot log in with its old device; it forgets the dead keys, and the
+    // next login registers it again as a new, pending device
+    let r = laptop.login().fails_with("forbidden");
+    assert!(r.stderr.contains("revoked"), "{}", r.stderr);
+    let again = laptop.login().success().json();
+    assert_eq!(again["new_device"], true);
+    assert_eq!(again["device_state"], "pending");
+    assert_ne!(again["device_id"], laptop_device.as_str());
 
     // someone else, for the scan
     let bob = User::new(&server, "bob");

@@ -490,7 +490,8 @@ impl Client {
                 )
             }
         };
-        let result: LoginResult = http
+        let existing_device = matches!(device_ref, DeviceRef::Existing(_));
+        let finished = http
             .post(
                 "v1/auth/login/finish",
                 &LoginFinishRequest {
@@ -499,7 +500,31 @@ impl Client {
                     device: device_ref,
                 },
             )
-            .await?;
+            .await;
+        let result: LoginResult = match finished {
+            Ok(r) => r,
+            // The password was right (OPAQUE authenticated the server), but the server refuses
+            // this install's device: revoked (403) or unknown to this account (404). Its keys
+            // are useless now; forget them so the next login registers a new device.
+            Err(ClientError::Api {
+                status,
+                code: code @ (ErrorCode::Forbidden | ErrorCode::NotFound),
+                ..
+            }) if existing_device => {
+                self.profile.clear_device_key()?;
+                self.cfg.device_id = None;
+                self.profile.save_config(&self.cfg)?;
+                return Err(ClientError::Api {
+                    status,
+                    code,
+                    message: "the server no longer accepts this device (it was revoked); its \
+                              local keys were deleted: run `coffer login` again to register \
+                              this install as a new, pending device"
+                        .into(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(kp) = &new_device {
             self.profile.save_device_key(result.device_id, kp)?;
         }

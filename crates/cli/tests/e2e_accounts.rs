@@ -227,6 +227,21 @@ fn mfa_totp_and_recovery_codes() {
     assert!(human.stdout.contains('█') || human.stdout.contains('▀'));
     human.fails_with("unauthorized");
 
+    // a workspace policy requiring MFA shuts out a member without it, not one with it
+    let ws = common::unique("mfa-ws");
+    carol.run(&["workspace", "create", &ws]).success();
+    carol
+        .run(&["workspace", "invite", &ws, &dave.email, "--role", "member"])
+        .success();
+    dave.run(&["workspace", "accept", &ws]).success();
+    dave.run(&["workspace", "members", &ws]).success();
+    carol
+        .run(&["workspace", "policy", &ws, "--mfa-required", "true"])
+        .success();
+    dave.run(&["workspace", "members", &ws])
+        .fails_with("mfa_required");
+    carol.run(&["workspace", "members", &ws]).success();
+
     carol.run(&["logout"]).success();
     // without a second factor the login does not complete
     let r = carol.run_with(

@@ -5,6 +5,7 @@
 //! roles, states and error codes are part of the wire protocol and never change meaning once
 //! released.
 
+pub mod api;
 pub mod error;
 pub mod ids;
 pub mod role;

@@ -7,6 +7,7 @@ use crate::{DeviceId, DeviceState, InviteId, Role, SessionId, UserId, WorkspaceI
 
 /// Bytes carried as an unpadded base64url string in JSON.
 #[derive(Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(value_type = String, format = Byte))]
 pub struct B64(pub Vec<u8>);
 
 impl core::fmt::Debug for B64 {
@@ -35,6 +36,7 @@ impl<'de> Deserialize<'de> for B64 {
 
 /// Argon2id parameters of OPAQUE's key-stretching function, as the client used them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct KsfParams {
     /// Memory in KiB.
     pub m_kib: u32,
@@ -46,6 +48,7 @@ pub struct KsfParams {
 
 /// `POST /v1/auth/register/start`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct RegisterStartRequest {
     /// The account's email (compared case-insensitively).
     pub email: String,
@@ -55,6 +58,7 @@ pub struct RegisterStartRequest {
 
 /// Answer to [`RegisterStartRequest`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct RegisterStartResponse {
     /// OPAQUE RegistrationResponse.
     pub response: B64,
@@ -63,6 +67,7 @@ pub struct RegisterStartResponse {
 /// The user's keys as the server keeps them: public keys, and private keys sealed so that only
 /// the password (through the OPAQUE export key) opens them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AccountKeys {
     /// Identity public keys: Ed25519 ‖ X25519 (64 bytes).
     pub identity_public: B64,
@@ -76,6 +81,7 @@ pub struct AccountKeys {
 
 /// A device the client is adding.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct NewDevice {
     /// A name people recognise ("laptop", "ci-runner").
     pub name: String,
@@ -87,6 +93,7 @@ pub struct NewDevice {
 
 /// `POST /v1/auth/register/finish`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct RegisterFinishRequest {
     /// The account's email.
     pub email: String,
@@ -100,6 +107,7 @@ pub struct RegisterFinishRequest {
 
 /// `POST /v1/auth/login/start`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct LoginStartRequest {
     /// The account's email.
     pub email: String,
@@ -109,6 +117,7 @@ pub struct LoginStartRequest {
 
 /// Answer to [`LoginStartRequest`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct LoginStartResponse {
     /// Names the server's state until the finish step (60 s, used once).
     pub login_id: String,
@@ -120,6 +129,7 @@ pub struct LoginStartResponse {
 
 /// Which device a login is for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceRef {
     /// A device of this user the client already has keys for.
@@ -130,6 +140,7 @@ pub enum DeviceRef {
 
 /// `POST /v1/auth/login/finish`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct LoginFinishRequest {
     /// From [`LoginStartResponse`].
     pub login_id: String,
@@ -141,6 +152,7 @@ pub struct LoginFinishRequest {
 
 /// A fresh session token.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct SessionToken {
     /// The session's id (public).
     pub session_id: SessionId,
@@ -162,6 +174,7 @@ impl core::fmt::Debug for SessionToken {
 
 /// Answer to a successful registration or login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct LoginResult {
     /// The user.
     pub user_id: UserId,
@@ -177,6 +190,7 @@ pub struct LoginResult {
 
 /// `GET /v1/status`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct StatusResponse {
     /// The user.
     pub user_id: UserId,
@@ -196,6 +210,7 @@ pub struct StatusResponse {
 
 /// `POST /v1/auth/mfa`: one of the two.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct MfaVerifyRequest {
     /// A current TOTP code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,6 +222,7 @@ pub struct MfaVerifyRequest {
 
 /// `POST /v1/mfa/confirm`, `POST /v1/mfa/disable`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct MfaCodeRequest {
     /// A current TOTP code.
     pub code: String,
@@ -214,6 +230,7 @@ pub struct MfaCodeRequest {
 
 /// Answer to `POST /v1/mfa/enroll`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct MfaEnrollResponse {
     /// `otpauth://totp/…` with the new secret (shown once, to the user only).
     pub otpauth_uri: String,
@@ -221,6 +238,7 @@ pub struct MfaEnrollResponse {
 
 /// Answer to `POST /v1/mfa/confirm`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct MfaConfirmResponse {
     /// One-time recovery codes, shown once.
     pub recovery_codes: Vec<String>,
@@ -228,6 +246,7 @@ pub struct MfaConfirmResponse {
 
 /// One row of `GET /v1/sessions`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     /// The session.
     pub session_id: SessionId,
@@ -245,6 +264,7 @@ pub struct SessionInfo {
 
 /// One row of `GET /v1/devices`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct DeviceInfo {
     /// The device.
     pub device_id: DeviceId,
@@ -262,6 +282,7 @@ pub struct DeviceInfo {
 
 /// Answer to `POST /v1/devices/{id}/challenge`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct DeviceChallenge {
     /// 32 random bytes to sign.
     pub challenge: B64,
@@ -269,6 +290,7 @@ pub struct DeviceChallenge {
 
 /// `POST /v1/devices/{id}/share`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct DeviceShareRequest {
     /// The challenge received.
     pub challenge: B64,
@@ -278,6 +300,7 @@ pub struct DeviceShareRequest {
 
 /// Answer to [`DeviceShareRequest`].
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct DeviceShareResponse {
     /// The device's server share (secret).
     pub share: B64,
@@ -291,6 +314,7 @@ impl core::fmt::Debug for DeviceShareResponse {
 
 /// `POST /v1/workspaces`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CreateWorkspaceRequest {
     /// Unique name.
     pub name: String,
@@ -298,6 +322,7 @@ pub struct CreateWorkspaceRequest {
 
 /// A workspace as its members see it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct WorkspaceInfo {
     /// The workspace.
     pub workspace_id: WorkspaceId,
@@ -309,6 +334,7 @@ pub struct WorkspaceInfo {
 
 /// `PUT /v1/workspaces/{ws}/policy`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct WorkspacePolicy {
     /// Every member must have MFA enabled.
     pub mfa_required: bool,
@@ -316,6 +342,7 @@ pub struct WorkspacePolicy {
 
 /// One row of `GET /v1/workspaces/{ws}/members`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct MemberInfo {
     /// The member.
     pub user_id: UserId,
@@ -329,6 +356,7 @@ pub struct MemberInfo {
 
 /// `PUT /v1/workspaces/{ws}/members/{user_id}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct SetRoleRequest {
     /// The new role.
     pub role: Role,
@@ -336,6 +364,7 @@ pub struct SetRoleRequest {
 
 /// `POST /v1/workspaces/{ws}/invites`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct InviteRequest {
     /// Who is invited.
     pub email: String,
@@ -343,8 +372,19 @@ pub struct InviteRequest {
     pub role: Role,
 }
 
+/// Answer to `POST /v1/workspaces`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct WorkspaceCreated {
+    /// The new workspace.
+    pub workspace_id: WorkspaceId,
+    /// Its name.
+    pub name: String,
+}
+
 /// Answer to [`InviteRequest`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct InviteCreated {
     /// The invite.
     pub invite_id: InviteId,
@@ -352,6 +392,7 @@ pub struct InviteCreated {
 
 /// One row of `GET /v1/invites`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct InviteInfo {
     /// The invite.
     pub invite_id: InviteId,
@@ -367,6 +408,7 @@ pub struct InviteInfo {
 
 /// One audit log entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Position in the chain, from 1.
     pub seq: i64,
@@ -392,6 +434,7 @@ pub struct AuditEntry {
 
 /// Answer to `GET /v1/audit/verify`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AuditVerifyResponse {
     /// The whole chain verified.
     pub ok: bool,
@@ -399,4 +442,102 @@ pub struct AuditVerifyResponse {
     pub entries: i64,
     /// The first broken link, if any.
     pub first_broken: Option<i64>,
+}
+
+/// OpenAPI schemas of the types this module uses from the rest of the crate (ids, roles, states,
+/// the error body): all are strings on the wire.
+#[cfg(feature = "utoipa")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+    use utoipa::openapi::RefOr;
+
+    use crate::{
+        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, Role, SessionId, UserId,
+        WorkspaceId,
+    };
+
+    fn string_schema(
+        format: Option<SchemaFormat>,
+        values: Option<Vec<&'static str>>,
+        description: &'static str,
+    ) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(format)
+            .enum_values(values)
+            .description(Some(description))
+            .into()
+    }
+
+    macro_rules! id_schema {
+        ($($t:ident),*) => {$(
+            impl utoipa::PartialSchema for $t {
+                fn schema() -> RefOr<Schema> {
+                    string_schema(
+                        Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)),
+                        None,
+                        concat!(stringify!($t), " (UUID)"),
+                    )
+                }
+            }
+            impl utoipa::ToSchema for $t {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed(stringify!($t))
+                }
+            }
+        )*};
+    }
+
+    id_schema!(UserId, DeviceId, SessionId, WorkspaceId, InviteId);
+
+    impl utoipa::PartialSchema for Role {
+        fn schema() -> RefOr<Schema> {
+            string_schema(
+                None,
+                Some(Role::ALL.iter().map(|r| r.as_str()).collect()),
+                "A workspace role",
+            )
+        }
+    }
+    impl utoipa::ToSchema for Role {}
+
+    impl utoipa::PartialSchema for DeviceState {
+        fn schema() -> RefOr<Schema> {
+            string_schema(
+                None,
+                Some(DeviceState::ALL.iter().map(|s| s.as_str()).collect()),
+                "A device's trust state",
+            )
+        }
+    }
+    impl utoipa::ToSchema for DeviceState {}
+
+    impl utoipa::PartialSchema for ErrorCode {
+        fn schema() -> RefOr<Schema> {
+            string_schema(
+                None,
+                Some(ErrorCode::ALL.iter().map(|c| c.as_str()).collect()),
+                "A stable error code",
+            )
+        }
+    }
+    impl utoipa::ToSchema for ErrorCode {}
+
+    impl utoipa::PartialSchema for ApiError {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .property("code", <ErrorCode as utoipa::PartialSchema>::schema())
+                .required("code")
+                .property(
+                    "message",
+                    ObjectBuilder::new().schema_type(Type::String),
+                )
+                .required("message")
+                .description(Some("The body of every error response"))
+                .into()
+        }
+    }
+    impl utoipa::ToSchema for ApiError {}
 }

@@ -1171,7 +1171,7 @@ macro_rules! sqlite_tests {
     };
 }
 
-mod sqlite {
+mod suite {
     use super::*;
 
     sqlite_tests!(

@@ -243,8 +243,7 @@ impl Db {
         };
         let mut migrator = Migrator::with_migrations(base.iter().cloned().collect());
         migrator.dangerous_set_table_name(migrations.table);
-        migrator
-            .run(&mut conn)
+        run_migrations(&migrator, &mut conn)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
         conn.close().await?;
@@ -285,6 +284,18 @@ impl Db {
     pub(crate) async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Runs the migrations on `conn`. Uses `Migrator::run_direct` (public, hidden in sqlx's docs,
+/// and there for this reason) rather than `Migrator::run`: the future of `run` is `Send` only
+/// for one concrete connection lifetime (sqlx's `Acquire` is "not general enough"), and every
+/// caller of `open` would inherit that, so it could not be spawned or awaited in an axum
+/// handler. sqlx is pinned by `Cargo.lock`; re-check this call when upgrading it.
+async fn run_migrations(
+    migrator: &Migrator,
+    conn: &mut AnyConnection,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator.run_direct(None, conn, false).await
 }
 
 /// The per-connection SQLite settings.

@@ -379,6 +379,47 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn sqlite_connections_are_durable_and_strict() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/folder/main.db", dir.path().display());
+        let db = Db::open(
+            &url,
+            &StoreOptions::default(),
+            &crate::main_store::MIGRATIONS,
+        )
+        .await
+        .unwrap();
+        assert!(dir.path().join("sub/folder/main.db").is_file());
+        // Several pooled connections at once, each with the settings applied.
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            conns.push(db.pool.acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(sync, 2, "synchronous must be FULL");
+            let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(fk, 1);
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(busy, 30_000);
+        }
+    }
+
     #[test]
     fn text_checks() {
         assert!(check_text("name", "ok", false).is_ok());

@@ -2,7 +2,8 @@
 //! (`tests/sqlite.rs`) and PostgreSQL (`tests/postgres.rs`). Each case gets fresh, empty
 //! databases for both stores.
 
-#![allow(dead_code)]
+// Test support: failing loudly is the point here.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
 mod crash;

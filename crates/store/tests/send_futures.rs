@@ -37,6 +37,7 @@ fn main_ops(m: MainStore, e: AuditEvent, u: NewUser, d: NewDevice, s: NewSession
     let m6 = m.clone();
     let m7 = m.clone();
     let a2 = a.clone();
+    let (u2, s2) = (u.clone(), s.clone());
     let a3 = a.clone();
     let a4 = a.clone();
     vec![
@@ -65,6 +66,8 @@ fn main_ops(m: MainStore, e: AuditEvent, u: NewUser, d: NewDevice, s: NewSession
         }),
         Box::pin(async move {
             let _ = m2.create_device(&d, a2.as_ref()).await;
+            let _ = m2.create_device_with_session(&d, &s2, None).await;
+            let _ = m2.register_account(&u2, &d, Some(&s2), None).await;
             let _ = m2.approve_device(DeviceId::new_random(), b"c", None).await;
             let _ = m2.revoke_device(DeviceId::new_random(), None).await;
             let _ = m2.list_devices(id).await;

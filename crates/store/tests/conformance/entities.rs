@@ -1080,3 +1080,86 @@ pub(crate) async fn debug_hides_secrets(env: Env) {
     assert!(!format!("{secret:?}").contains("83, 69, 67"));
     assert!(format!("{main:?}").contains("MainStore"));
 }
+
+pub(crate) async fn atomic_signup_and_device_login(env: Env) {
+    let main = env.main().await;
+    let t = now();
+    let user = NewUser {
+        id: UserId::new_random(),
+        email: "signup@example.com".into(),
+        credentials: credentials("s"),
+    };
+    let device = NewDevice {
+        certificate: Some(b"self-cert".to_vec()),
+        ..new_device(user.id, DeviceState::Trusted)
+    };
+    let session = new_session(user.id, device.id, "signup", t + 60);
+    let (u, d, s) = main
+        .register_account(
+            &user,
+            &device,
+            Some(&session),
+            Some(&ev("user.signup", user.id)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(main.user(u.id).await.unwrap(), u);
+    assert_eq!(main.device(d.id).await.unwrap(), d);
+    let s = s.unwrap();
+    assert_eq!(
+        main.live_session_by_token_hash(b"hash-of-signup", t)
+            .await
+            .unwrap(),
+        s
+    );
+    assert_eq!(head(&main).await, 1);
+
+    // Email taken: neither the device nor the session of the second signup is stored.
+    let dup = NewUser {
+        id: UserId::new_random(),
+        email: "SIGNUP@example.com".into(),
+        credentials: credentials("t"),
+    };
+    let dup_device = new_device(dup.id, DeviceState::Trusted);
+    let dup_session = new_session(dup.id, dup_device.id, "dup", t + 60);
+    conflict(
+        main.register_account(
+            &dup,
+            &dup_device,
+            Some(&dup_session),
+            Some(&ev("user.signup", dup.id)),
+        )
+        .await,
+    );
+    not_found(main.device(dup_device.id).await);
+    not_found(main.session(dup_session.id).await);
+    invalid(
+        main.register_account(&dup, &new_device(user.id, DeviceState::Trusted), None, None)
+            .await,
+    );
+    assert_eq!(head(&main).await, 1);
+
+    // Login from a new device: device and session together.
+    let nd = new_device(u.id, DeviceState::Pending);
+    let ns = new_session(u.id, nd.id, "second", t + 60);
+    let (d2, s2) = main
+        .create_device_with_session(&nd, &ns, Some(&ev("device.register", nd.id)))
+        .await
+        .unwrap();
+    assert_eq!(d2.state, DeviceState::Pending);
+    assert_eq!(main.session(s2.id).await.unwrap().device_id, nd.id);
+    assert_eq!(head(&main).await, 2);
+    // A taken token hash: the device is not stored either.
+    let nd3 = new_device(u.id, DeviceState::Pending);
+    let ns3 = new_session(u.id, nd3.id, "second", t + 60);
+    conflict(
+        main.create_device_with_session(&nd3, &ns3, Some(&ev("device.register", nd3.id)))
+            .await,
+    );
+    not_found(main.device(nd3.id).await);
+    invalid(
+        main.create_device_with_session(&new_device(u.id, DeviceState::Pending), &ns3, None)
+            .await,
+    );
+    assert_eq!(head(&main).await, 2);
+}

@@ -50,6 +50,9 @@ pub(crate) fn cases() -> Vec<(&'static str, Case)> {
             Box::pin(entities::recovery_code_race(e))
         }),
         ("devices", |e| Box::pin(entities::devices(e))),
+        ("atomic_signup_and_device_login", |e| {
+            Box::pin(entities::atomic_signup_and_device_login(e))
+        }),
         ("sessions", |e| Box::pin(entities::sessions(e))),
         ("workspaces_and_members", |e| {
             Box::pin(entities::workspaces_and_members(e))

@@ -31,9 +31,12 @@ pub mod secret;
 pub mod stream;
 pub(crate) mod wire;
 
+pub use chain::{ChainLink, DeviceCertificate, TrustedDevices, verify_chain};
 pub use context::{Context, Purpose};
 pub use envelope::{Algorithm, Envelope};
 pub use error::{CryptoError, Result};
+pub use grant::{Grant, open_grant, seal_grant};
+pub use identity::{KeyPair, PublicKeys};
 pub use kdf::{Argon2Params, derive_key, pbkdf2_sha256};
 pub use key::{KeyId, SymmetricKey};
 pub use mnemonic::{RecoveryPhrase, recovery_seed};

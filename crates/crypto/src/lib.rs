@@ -33,5 +33,8 @@ pub(crate) mod wire;
 pub use context::{Context, Purpose};
 pub use envelope::{Algorithm, Envelope};
 pub use error::{CryptoError, Result};
+pub use kdf::{Argon2Params, derive_key, pbkdf2_sha256};
 pub use key::{KeyId, SymmetricKey};
+pub use mnemonic::{RecoveryPhrase, recovery_seed};
+pub use otp::{Hotp, OtpAlgorithm, OtpUri, Totp};
 pub use secret::{Password, SecretBytes, SecretVec};

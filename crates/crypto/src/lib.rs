@@ -5,9 +5,15 @@
 //!
 //! - [`secret`]: secret types that zeroize on drop and redact themselves;
 //! - [`context`] and [`envelope`]: the one symmetric ciphertext format, bound to its context and
-//!   key-committing;
-//! - [`key`]: symmetric keys, key ids, per-purpose subkeys;
-//! - [`hkdf`]: HKDF-SHA256 and its labels.
+//!   key-committing; [`key`]: symmetric keys, key ids, per-purpose subkeys; [`hkdf`]: HKDF-SHA256;
+//! - [`identity`]: Ed25519 + X25519 key pairs from one seed, domain-separated signatures;
+//! - [`grant`]: HPKE key grants signed by the granter (signcryption);
+//! - [`chain`]: device certificates and the signed, append-only device chain;
+//! - [`fingerprint`]: fingerprint phrases and short codes people compare;
+//! - [`kdf`]: Argon2id with the enforced floor, PBKDF2 for imports, HMAC-SHA256;
+//! - [`mnemonic`]: 24-word recovery phrases and the recovery key pair;
+//! - [`stream`]: chunked streaming AEAD for attachments;
+//! - [`otp`]: HOTP/TOTP and `otpauth://` URIs.
 //!
 //! Formats are specified byte by byte in `docs/protocol.md`; that document and this crate change
 //! together.
@@ -30,11 +36,14 @@ pub mod secret;
 pub mod stream;
 pub(crate) mod wire;
 
+pub use chain::{ChainLink, DeviceCertificate, TrustedDevices, verify_chain};
 pub use context::{Context, Purpose};
 pub use envelope::{Algorithm, Envelope};
 pub use error::{CryptoError, Result};
+pub use grant::{Grant, open_grant, seal_grant};
+pub use identity::{KeyPair, PublicKeys};
 pub use kdf::{Argon2Params, derive_key, pbkdf2_sha256};
 pub use key::{KeyId, SymmetricKey};
-pub use mnemonic::{RecoveryPhrase, recovery_seed};
+pub use mnemonic::{RecoveryPhrase, recovery_key_pair, recovery_seed};
 pub use otp::{Hotp, OtpAlgorithm, OtpUri, Totp};
 pub use secret::{Password, SecretBytes, SecretVec};

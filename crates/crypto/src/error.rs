@@ -133,6 +133,10 @@ pub enum CryptoError {
     /// The operating system's random generator failed.
     #[error("random generator failed")]
     Rng,
+    /// An OPAQUE step failed for a reason other than authentication (a login that does not
+    /// authenticate is always [`CryptoError::OpenFailed`]).
+    #[error("opaque: {0}")]
+    Opaque(&'static str),
     /// An output length or input length outside what a primitive allows.
     #[error("{0}: length out of range")]
     Length(&'static str),

@@ -31,6 +31,7 @@ pub mod identity;
 pub mod kdf;
 pub mod key;
 pub mod mnemonic;
+pub mod opaque;
 pub mod otp;
 pub mod secret;
 pub mod stream;

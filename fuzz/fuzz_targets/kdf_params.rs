@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(p) = Argon2Params::from_bytes(data) {
-        assert!(p.m_kib() >= 19456 && p.t_cost() >= 2);
+        assert!(p.m_kib() >= 19456 && p.t() >= 2);
         assert_eq!(p.to_bytes().as_slice(), data);
     }
 });

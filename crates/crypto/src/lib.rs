@@ -35,3 +35,4 @@ pub use envelope::{Algorithm, Envelope};
 pub use error::{CryptoError, Result};
 pub use key::{KeyId, SymmetricKey};
 pub use secret::{Password, SecretBytes, SecretVec};
+pub use stream::{StreamDecryptor, StreamEncryptor, StreamHeader, decrypt_stream, encrypt_stream};

@@ -48,3 +48,4 @@ pub use key::{KeyId, SymmetricKey};
 pub use mnemonic::{RecoveryPhrase, recovery_key_pair, recovery_seed};
 pub use otp::{Hotp, OtpAlgorithm, OtpUri, Totp};
 pub use secret::{Password, SecretBytes, SecretVec};
+pub use stream::{StreamDecryptor, StreamEncryptor, StreamHeader, decrypt_stream, encrypt_stream};

@@ -13,7 +13,10 @@
 //! - [`kdf`]: Argon2id with the enforced floor, PBKDF2 for imports, HMAC-SHA256;
 //! - [`mnemonic`]: 24-word recovery phrases and the recovery key pair;
 //! - [`stream`]: chunked streaming AEAD for attachments;
-//! - [`otp`]: HOTP/TOTP and `otpauth://` URIs.
+//! - [`otp`]: HOTP/TOTP and `otpauth://` URIs;
+//! - [`item`]: items of a local vault: item keys, per-field subkeys, field-set index, attachments;
+//! - [`manifest`]: the signed vault manifest that catches dropped, added, replayed or rolled-back
+//!   items.
 //!
 //! Formats are specified byte by byte in `docs/protocol.md`; that document and this crate change
 //! together.
@@ -28,8 +31,10 @@ pub mod fingerprint;
 pub mod grant;
 pub mod hkdf;
 pub mod identity;
+pub mod item;
 pub mod kdf;
 pub mod key;
+pub mod manifest;
 pub mod mnemonic;
 pub mod opaque;
 pub mod otp;
@@ -43,8 +48,15 @@ pub use envelope::{Algorithm, Envelope};
 pub use error::{CryptoError, Result};
 pub use grant::{Grant, open_grant, seal_grant};
 pub use identity::{KeyPair, PublicKeys};
+pub use item::{
+    ItemLocation, SealedItem, open_field, open_item, open_item_with_key, seal_field, seal_item,
+    seal_item_with_key, unwrap_item_key, wrap_item_key,
+};
 pub use kdf::{Argon2Params, derive_key, pbkdf2_sha256};
 pub use key::{KeyId, SymmetricKey};
+pub use manifest::{
+    Manifest, ManifestBody, ManifestEntry, ManifestHead, check_items, verify_manifest,
+};
 pub use mnemonic::{RecoveryPhrase, recovery_key_pair, recovery_seed};
 pub use otp::{Hotp, OtpAlgorithm, OtpUri, Totp};
 pub use secret::{Password, SecretBytes, SecretVec};

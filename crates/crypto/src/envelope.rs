@@ -250,7 +250,7 @@ pub fn seal_with(
                 .map_err(|_| CryptoError::Length("envelope plaintext"))?
         }
         Algorithm::Aes256Gcm => {
-            let cipher = Aes256Gcm::new(&Array::from(*key.aesgcm_subkey()));
+            let cipher = Aes256Gcm::new(&Array::from(*key.aesgcm_subkey()?));
             let n = Array::try_from(&nonce[..12]).map_err(|_| CryptoError::Length("nonce"))?;
             cipher
                 .encrypt_inout_detached(&n, &aad, body.into())
@@ -282,7 +282,7 @@ pub fn open(key: &SymmetricKey, ctx: &Context, envelope: &Envelope) -> Result<Se
                 .is_ok()
         }
         Algorithm::Aes256Gcm => {
-            let cipher = Aes256Gcm::new(&Array::from(*key.aesgcm_subkey()));
+            let cipher = Aes256Gcm::new(&Array::from(*key.aesgcm_subkey()?));
             let n = Array::try_from(envelope.nonce()).map_err(|_| CryptoError::OpenFailed)?;
             cipher
                 .decrypt_inout_detached(&n, &aad, out.as_mut_slice().into(), &tag)

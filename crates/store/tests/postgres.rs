@@ -2,7 +2,6 @@
 //! starts one throwaway cluster for this binary (`coffer_store::testing::PgCluster`) and gives
 //! each case two fresh databases.
 
-
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

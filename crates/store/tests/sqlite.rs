@@ -1,6 +1,5 @@
 //! The conformance suite on SQLite, in a temp folder (always runs).
 
-
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -2,6 +2,9 @@
 //! starts one throwaway cluster for this binary (`coffer_store::testing::PgCluster`) and gives
 //! each case two fresh databases.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod conformance;
 
 use coffer_store::testing::PgCluster;

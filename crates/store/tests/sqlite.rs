@@ -1,5 +1,8 @@
 //! The conformance suite on SQLite, in a temp folder (always runs).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod conformance;
 
 use conformance::Env;

@@ -137,6 +137,14 @@ pub enum CryptoError {
     /// authenticate is always [`CryptoError::OpenFailed`]).
     #[error("opaque: {0}")]
     Opaque(&'static str),
+    /// A vault's items do not match its signed manifest, an item's fields do not match its
+    /// index, or a manifest does not extend the last one seen (drop, addition, duplicate, replay,
+    /// payload swap, rollback, fork, epoch downgrade). Raised only after authentication.
+    #[error("vault integrity: {reason}")]
+    Integrity {
+        /// What is wrong (`item dropped`, `vault rolled back`, …).
+        reason: &'static str,
+    },
     /// An output length or input length outside what a primitive allows.
     #[error("{0}: length out of range")]
     Length(&'static str),

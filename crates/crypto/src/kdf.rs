@@ -101,6 +101,18 @@ impl Argon2Params {
     pub const ENCODED_LEN: usize = 13;
     /// Version tag of the encoding: Argon2id v0x13, 32-byte output.
     pub const VERSION: u8 = 0x01;
+    /// Coffer's default: m = 64 MiB, t = 3, p = 1.
+    pub const DEFAULT: Self = Self {
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 1,
+    };
+    /// The floor itself: m = 19 MiB, t = 2, p = 1 (OWASP).
+    pub const FLOOR: Self = Self {
+        m_kib: ARGON2_MIN_M_KIB,
+        t: ARGON2_MIN_T,
+        p: 1,
+    };
 
     /// Checks and wraps `m_kib` (memory in KiB), `t` (passes) and `p` (lanes).
     ///
@@ -142,12 +154,12 @@ impl Argon2Params {
     }
 
     /// Time cost (passes over memory).
-    pub fn t_cost(&self) -> u32 {
+    pub fn t(&self) -> u32 {
         self.t
     }
 
     /// Parallelism (lanes).
-    pub fn p_cost(&self) -> u32 {
+    pub fn p(&self) -> u32 {
         self.p
     }
 
@@ -185,11 +197,7 @@ impl Argon2Params {
 impl Default for Argon2Params {
     /// m = 64 MiB, t = 3, p = 1 (DESIGN §2).
     fn default() -> Self {
-        Self {
-            m_kib: 64 * 1024,
-            t: 3,
-            p: 1,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -463,14 +471,14 @@ mod tests {
         assert!(range_reason(Argon2Params::new(65536, 3, 17)).contains("parallelism p"));
         // The edges themselves are accepted.
         let lo = Argon2Params::new(ARGON2_MIN_M_KIB, ARGON2_MIN_T, 1).unwrap();
-        assert_eq!((lo.m_kib(), lo.t_cost(), lo.p_cost()), (19456, 2, 1));
+        assert_eq!((lo.m_kib(), lo.t(), lo.p()), (19456, 2, 1));
         assert!(Argon2Params::new(ARGON2_MAX_M_KIB, ARGON2_MAX_T, ARGON2_MAX_P).is_ok());
     }
 
     #[test]
     fn default_is_64mib_t3_p1_and_valid() {
         let d = Argon2Params::default();
-        assert_eq!((d.m_kib(), d.t_cost(), d.p_cost()), (65536, 3, 1));
+        assert_eq!((d.m_kib(), d.t(), d.p()), (65536, 3, 1));
         assert_eq!(Argon2Params::new(65536, 3, 1).unwrap(), d);
     }
 

@@ -6,11 +6,15 @@
 //! key-committing (no ciphertext opens under two keys: partitioning-oracle defence).
 
 use core::fmt;
+use std::sync::OnceLock;
 
-use crate::error::Result;
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+use crate::error::{CryptoError, Result};
 use crate::hkdf::{
     LABEL_ENVELOPE_AESGCM, LABEL_ENVELOPE_COMMIT, LABEL_ENVELOPE_SALT, LABEL_ENVELOPE_XCHACHA,
-    LABEL_SUBKEY_SALT, hkdf_key, hkdf_sha256,
+    LABEL_SUBKEY_SALT, hkdf_key,
 };
 use crate::secret::{SecretBytes, random_array};
 
@@ -48,7 +52,7 @@ pub struct SymmetricKey {
     secret: SecretBytes<32>,
     commitment: [u8; 32],
     xchacha: SecretBytes<32>,
-    aesgcm: SecretBytes<32>,
+    aesgcm: OnceLock<SecretBytes<32>>,
 }
 
 impl SymmetricKey {
@@ -59,22 +63,21 @@ impl SymmetricKey {
 
     /// A key from existing material.
     pub fn from_secret(id: KeyId, secret: SecretBytes<32>) -> Result<Self> {
-        let ikm = secret.expose_secret();
+        // One HKDF-Extract, then the two expansions every key needs; the AES-GCM subkey is
+        // derived on first use (most keys never seal with AES-GCM).
+        let prk = Hkdf::<Sha256>::new(Some(LABEL_ENVELOPE_SALT), secret.expose_secret());
         let mut commitment = [0u8; 32];
-        hkdf_sha256(
-            LABEL_ENVELOPE_SALT,
-            ikm,
-            &[LABEL_ENVELOPE_COMMIT],
-            &mut commitment,
-        )?;
-        let xchacha = hkdf_key(LABEL_ENVELOPE_SALT, ikm, &[LABEL_ENVELOPE_XCHACHA])?;
-        let aesgcm = hkdf_key(LABEL_ENVELOPE_SALT, ikm, &[LABEL_ENVELOPE_AESGCM])?;
+        prk.expand(LABEL_ENVELOPE_COMMIT, &mut commitment)
+            .map_err(|_| CryptoError::Length("hkdf output"))?;
+        let mut xchacha = SecretBytes::<32>::from_array([0u8; 32]);
+        prk.expand(LABEL_ENVELOPE_XCHACHA, xchacha.expose_secret_mut())
+            .map_err(|_| CryptoError::Length("hkdf output"))?;
         Ok(Self {
             id,
             secret,
             commitment,
             xchacha,
-            aesgcm,
+            aesgcm: OnceLock::new(),
         })
     }
 
@@ -100,7 +103,7 @@ impl SymmetricKey {
             secret: self.secret.duplicate(),
             commitment: self.commitment,
             xchacha: self.xchacha.duplicate(),
-            aesgcm: self.aesgcm.duplicate(),
+            aesgcm: OnceLock::new(),
         }
     }
 
@@ -123,8 +126,20 @@ impl SymmetricKey {
         self.xchacha.expose_secret()
     }
 
-    pub(crate) fn aesgcm_subkey(&self) -> &[u8; 32] {
-        self.aesgcm.expose_secret()
+    pub(crate) fn aesgcm_subkey(&self) -> Result<&[u8; 32]> {
+        if self.aesgcm.get().is_none() {
+            let derived = hkdf_key(
+                LABEL_ENVELOPE_SALT,
+                self.secret.expose_secret(),
+                &[LABEL_ENVELOPE_AESGCM],
+            )?;
+            // Another thread may have won the race; both derived the same bytes.
+            let _ = self.aesgcm.set(derived);
+        }
+        self.aesgcm
+            .get()
+            .map(SecretBytes::expose_secret)
+            .ok_or(CryptoError::Length("aes-gcm subkey"))
     }
 }
 
@@ -165,6 +180,6 @@ mod tests {
     fn commitment_differs_from_key_and_subkeys() {
         let k = SymmetricKey::generate().unwrap();
         assert_ne!(k.commitment(), k.expose_secret());
-        assert_ne!(k.xchacha_subkey(), k.aesgcm_subkey());
+        assert_ne!(k.xchacha_subkey(), k.aesgcm_subkey().unwrap());
     }
 }

@@ -127,11 +127,38 @@ pub fn recovery_seed(
     hkdf_key(LABEL_RECOVERY_SALT, ikm.as_slice(), &[LABEL_RECOVERY_SEED])
 }
 
+/// The recovery key pair of DESIGN §5: derived from both halves — the words and the server's
+/// share — so that neither alone recovers anything.
+pub fn recovery_key_pair(
+    phrase: &RecoveryPhrase,
+    server_share: &SecretBytes<32>,
+) -> Result<crate::identity::KeyPair> {
+    crate::identity::KeyPair::from_seed(&recovery_seed(phrase, server_share)?)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn recovery_key_pair_needs_both_halves() {
+        let phrase = RecoveryPhrase::generate().unwrap();
+        let share = SecretBytes::<32>::random().unwrap();
+        let a = recovery_key_pair(&phrase, &share).unwrap().public();
+        assert_eq!(a, recovery_key_pair(&phrase, &share).unwrap().public());
+        let other_share = SecretBytes::<32>::random().unwrap();
+        assert_ne!(
+            a,
+            recovery_key_pair(&phrase, &other_share).unwrap().public()
+        );
+        let other_phrase = RecoveryPhrase::generate().unwrap();
+        assert_ne!(
+            a,
+            recovery_key_pair(&other_phrase, &share).unwrap().public()
+        );
+    }
 
     /// Trezor vector: entropy 0x80 × 32.
     const PHRASE_80: &str = "letter advice cage absurd amount doctor acoustic avoid letter advice \

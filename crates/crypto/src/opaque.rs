@@ -148,120 +148,25 @@ fn invalid(what: &'static str) -> CryptoError {
 // Parameters and identifiers
 // ---------------------------------------------------------------------------------------------
 
-/// Argon2id parameters of OPAQUE's key-stretching function, which runs on the client.
-///
-/// Only values within the floor and ceiling can be built, so no Argon2 work ever starts with
-/// weaker parameters: m ≥ 19 MiB, t ≥ 2, p ≥ 1 (OWASP, DESIGN §2) and m ≤ 4 GiB, t ≤ 64,
-/// p ≤ 16. A server cannot weaken an existing account by sending other values: the envelope
-/// then fails to open and the login fails.
-///
-/// Local to this module for now; `kdf::Argon2Params` enforces the same floor, and the two are
-/// meant to become one type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KsfParams {
-    m_kib: u32,
-    t: u32,
-    p: u32,
-}
+/// Argon2id parameters of OPAQUE's key-stretching function, which runs on the client: the one
+/// parameter type of [`crate::kdf`], so the floor (m ≥ 19 MiB, t ≥ 2) and ceiling live in one
+/// place. A server cannot weaken an existing account by sending other values: the envelope then
+/// fails to open and the login fails.
+pub use crate::kdf::Argon2Params as KsfParams;
 
-impl KsfParams {
-    /// Lowest memory cost accepted, KiB (19 MiB).
-    pub const MIN_M_KIB: u32 = 19 * 1024;
-    /// Lowest number of passes accepted.
-    pub const MIN_T: u32 = 2;
-    /// Lowest parallelism accepted.
-    pub const MIN_P: u32 = 1;
-    /// Highest memory cost accepted, KiB (4 GiB).
-    pub const MAX_M_KIB: u32 = 4 * 1024 * 1024;
-    /// Highest number of passes accepted.
-    pub const MAX_T: u32 = 64;
-    /// Highest parallelism accepted.
-    pub const MAX_P: u32 = 16;
-
-    /// Coffer's default: m = 64 MiB, t = 3, p = 1.
-    pub const DEFAULT: Self = Self {
-        m_kib: 64 * 1024,
-        t: 3,
-        p: 1,
-    };
-
-    /// The floor itself: m = 19 MiB, t = 2, p = 1.
-    pub const FLOOR: Self = Self {
-        m_kib: Self::MIN_M_KIB,
-        t: Self::MIN_T,
-        p: Self::MIN_P,
-    };
-
-    /// Checked parameters: memory cost in KiB, passes, lanes.
-    pub fn new(m_kib: u32, t: u32, p: u32) -> Result<Self> {
-        if m_kib < Self::MIN_M_KIB {
-            return Err(CryptoError::KdfBelowFloor {
-                reason: "Argon2id memory below 19 MiB",
-            });
-        }
-        if t < Self::MIN_T {
-            return Err(CryptoError::KdfBelowFloor {
-                reason: "Argon2id passes below 2",
-            });
-        }
-        if p < Self::MIN_P {
-            return Err(CryptoError::KdfBelowFloor {
-                reason: "Argon2id parallelism below 1",
-            });
-        }
-        if m_kib > Self::MAX_M_KIB {
-            return Err(CryptoError::KdfOutOfRange {
-                reason: "Argon2id memory above 4 GiB",
-            });
-        }
-        if t > Self::MAX_T {
-            return Err(CryptoError::KdfOutOfRange {
-                reason: "Argon2id passes above 64",
-            });
-        }
-        if p > Self::MAX_P {
-            return Err(CryptoError::KdfOutOfRange {
-                reason: "Argon2id parallelism above 16",
-            });
-        }
-        Ok(Self { m_kib, t, p })
-    }
-
-    /// Memory cost, KiB.
-    pub fn m_kib(&self) -> u32 {
-        self.m_kib
-    }
-
-    /// Number of passes.
-    pub fn t(&self) -> u32 {
-        self.t
-    }
-
-    /// Parallelism (lanes).
-    pub fn p(&self) -> u32 {
-        self.p
-    }
-
-    /// The Argon2id instance for `opaque-ke` (argon2 0.5, the previous generation).
-    fn argon2(&self) -> Result<opaque_ke::argon2::Argon2<'static>> {
-        // Re-checked: the fields are private, but this is the last gate before the work.
-        let checked = Self::new(self.m_kib, self.t, self.p)?;
-        let params = opaque_ke::argon2::Params::new(checked.m_kib, checked.t, checked.p, None)
-            .map_err(|_| CryptoError::KdfOutOfRange {
-                reason: "Argon2id parameters rejected",
-            })?;
-        Ok(opaque_ke::argon2::Argon2::new(
-            opaque_ke::argon2::Algorithm::Argon2id,
-            opaque_ke::argon2::Version::V0x13,
-            params,
-        ))
-    }
-}
-
-impl Default for KsfParams {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
+/// The Argon2id instance for `opaque-ke` (argon2 0.5, the previous generation).
+fn ksf_argon2(params: &KsfParams) -> Result<opaque_ke::argon2::Argon2<'static>> {
+    // Re-checked: the fields are private, but this is the last gate before the work.
+    let checked = KsfParams::new(params.m_kib(), params.t(), params.p())?;
+    let params = opaque_ke::argon2::Params::new(checked.m_kib(), checked.t(), checked.p(), None)
+        .map_err(|_| CryptoError::KdfOutOfRange {
+            reason: "Argon2id parameters rejected",
+        })?;
+    Ok(opaque_ke::argon2::Argon2::new(
+        opaque_ke::argon2::Algorithm::Argon2id,
+        opaque_ke::argon2::Version::V0x13,
+        params,
+    ))
 }
 
 /// A user as OPAQUE names them: the e-mail address, trimmed and lower-cased. It is both the
@@ -600,7 +505,7 @@ pub fn client_register_finish(
     user: &UserId,
 ) -> Result<(Vec<u8>, ExportKey)> {
     const WHAT: &str = "opaque registration response";
-    let argon2 = ksf.argon2()?;
+    let argon2 = ksf_argon2(ksf)?;
     expect_len(response, REGISTRATION_RESPONSE_LEN, WHAT)?;
     let response =
         RegistrationResponse::<Suite>::deserialize(response).map_err(|_| invalid(WHAT))?;
@@ -637,7 +542,7 @@ pub fn client_login_finish(
     context: &[u8],
 ) -> Result<(Vec<u8>, SessionKey, ExportKey)> {
     const WHAT: &str = "opaque credential response";
-    let argon2 = ksf.argon2()?;
+    let argon2 = ksf_argon2(ksf)?;
     check_context(context)?;
     expect_len(response, CREDENTIAL_RESPONSE_LEN, WHAT)?;
     let response = CredentialResponse::<Suite>::deserialize(response).map_err(|_| invalid(WHAT))?;
@@ -704,7 +609,7 @@ mod tests {
     fn ksf_params_floor_and_ceiling() {
         assert_eq!(KsfParams::default(), KsfParams::new(65536, 3, 1).unwrap());
         assert_eq!(KsfParams::FLOOR, KsfParams::new(19456, 2, 1).unwrap());
-        for (m, t, p) in [(19455, 2, 1), (19456, 1, 1), (19456, 2, 0), (0, 0, 0)] {
+        for (m, t, p) in [(19455, 2, 1), (19456, 1, 1), (0, 0, 0)] {
             assert!(
                 matches!(
                     KsfParams::new(m, t, p),
@@ -713,7 +618,12 @@ mod tests {
                 "({m}, {t}, {p}) accepted"
             );
         }
-        for (m, t, p) in [(4 * 1024 * 1024 + 1, 2, 1), (19456, 65, 1), (19456, 2, 17)] {
+        for (m, t, p) in [
+            (4 * 1024 * 1024 + 1, 2, 1),
+            (19456, 65, 1),
+            (19456, 2, 17),
+            (19456, 2, 0),
+        ] {
             assert!(
                 matches!(
                     KsfParams::new(m, t, p),
@@ -723,16 +633,7 @@ mod tests {
             );
         }
         assert!(KsfParams::new(4 * 1024 * 1024, 64, 16).is_ok());
-        // The gate before Argon2 re-checks: a value built by hand below the floor is refused.
-        let weak = KsfParams {
-            m_kib: 8,
-            t: 1,
-            p: 1,
-        };
-        assert!(matches!(
-            weak.argon2(),
-            Err(CryptoError::KdfBelowFloor { .. })
-        ));
+        assert!(ksf_argon2(&KsfParams::FLOOR).is_ok());
     }
 
     #[test]

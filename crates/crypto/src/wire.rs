@@ -78,18 +78,6 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
-    /// Takes a u32-length-prefixed byte string of at most `max` bytes.
-    pub(crate) fn bytes32(&mut self, max: usize) -> Result<&'a [u8]> {
-        let len = self.u32()? as usize;
-        if len > max {
-            return Err(CryptoError::Malformed {
-                what: self.what,
-                reason: "length field too large",
-            });
-        }
-        self.take(len)
-    }
-
     /// Fails unless every byte was consumed.
     pub(crate) fn finish(&self) -> Result<()> {
         if self.pos == self.input.len() {
@@ -101,11 +89,4 @@ impl<'a> Reader<'a> {
             })
         }
     }
-}
-
-/// Appends a u32-length-prefixed byte string.
-pub(crate) fn put_bytes32(out: &mut Vec<u8>, bytes: &[u8]) {
-    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(bytes);
 }

@@ -448,18 +448,18 @@ fn stored_forms_round_trip_and_reject_other_versions() {
 #[test]
 fn ksf_below_the_floor_cannot_be_built() {
     // The client functions take only a built `KsfParams`, so a weak one never reaches Argon2.
-    for (m, t, p) in [
-        (19 * 1024 - 1, 2, 1),
-        (19 * 1024, 1, 1),
-        (19 * 1024, 2, 0),
-        (8, 1, 1),
-    ] {
+    for (m, t, p) in [(19 * 1024 - 1, 2, 1), (19 * 1024, 1, 1), (8, 1, 1)] {
         assert!(matches!(
             KsfParams::new(m, t, p),
             Err(CryptoError::KdfBelowFloor { .. })
         ));
     }
-    for (m, t, p) in [(4 * 1024 * 1024 + 1, 3, 1), (65536, 65, 1), (65536, 3, 17)] {
+    for (m, t, p) in [
+        (4 * 1024 * 1024 + 1, 3, 1),
+        (65536, 65, 1),
+        (65536, 3, 17),
+        (19 * 1024, 2, 0),
+    ] {
         assert!(matches!(
             KsfParams::new(m, t, p),
             Err(CryptoError::KdfOutOfRange { .. })

@@ -5,6 +5,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::{DeviceId, DeviceState, InviteId, Role, SessionId, UserId, WorkspaceId};
 
+/// The OPAQUE `context` both sides bind into the login key exchange (RFC 9807 §6.1).
+pub const OPAQUE_LOGIN_CONTEXT: &[u8] = b"coffer.api.v1.login";
+
+/// The message a device signs to receive its server share: this prefix, then the 32-byte
+/// challenge, then the 16 bytes of the device id; signed with the domain-separated identity
+/// signature under [`DEVICE_SHARE_LABEL`].
+pub const DEVICE_SHARE_PREFIX: &[u8] = b"coffer.device-share.v1";
+
+/// The signature label of the device-share proof.
+pub const DEVICE_SHARE_LABEL: &str = "device-share";
+
 /// Bytes carried as an unpadded base64url string in JSON.
 #[derive(Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(value_type = String, format = Byte))]
@@ -450,12 +461,11 @@ pub struct AuditVerifyResponse {
 mod schema {
     use std::borrow::Cow;
 
-    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
     use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
     use crate::{
-        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, Role, SessionId, UserId,
-        WorkspaceId,
+        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, Role, SessionId, UserId, WorkspaceId,
     };
 
     fn string_schema(
@@ -530,10 +540,7 @@ mod schema {
             ObjectBuilder::new()
                 .property("code", <ErrorCode as utoipa::PartialSchema>::schema())
                 .required("code")
-                .property(
-                    "message",
-                    ObjectBuilder::new().schema_type(Type::String),
-                )
+                .property("message", ObjectBuilder::new().schema_type(Type::String))
                 .required("message")
                 .description(Some("The body of every error response"))
                 .into()

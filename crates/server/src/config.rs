@@ -239,8 +239,9 @@ impl Config {
         let insecure_http = match args.insecure_http {
             Some(b) => b,
             None => match env_s("COFFER_INSECURE_HTTP") {
-                Some(v) => parse_bool(&v)
-                    .ok_or_else(|| config_err(format!("COFFER_INSECURE_HTTP: not a boolean: {v}")))?,
+                Some(v) => parse_bool(&v).ok_or_else(|| {
+                    config_err(format!("COFFER_INSECURE_HTTP: not a boolean: {v}"))
+                })?,
                 None => file.insecure_http.unwrap_or(false),
             },
         };
@@ -370,7 +371,7 @@ mod tests {
         Cli::parse_from(std::iter::once("server").chain(a.iter().copied())).args
     }
 
-    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         let m: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -466,7 +467,10 @@ mod tests {
         .unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
-        assert!(dbg.contains("postgres://coffer:***@db:5432/coffer"), "{dbg}");
+        assert!(
+            dbg.contains("postgres://coffer:***@db:5432/coffer"),
+            "{dbg}"
+        );
         assert!(c.database_url.is_postgres());
     }
 

@@ -74,7 +74,11 @@ impl ServerError {
     pub fn parts(&self) -> (StatusCode, ApiError) {
         use ServerError as E;
         let (status, code, message) = match self {
-            E::BadRequest(m) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, m.clone()),
+            E::BadRequest(m) => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                m.clone(),
+            ),
             E::LoginFailed => (
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::Unauthorized,
@@ -90,7 +94,11 @@ impl ServerError {
                 ErrorCode::Unauthorized,
                 "wrong code".to_owned(),
             ),
-            E::MfaRequired(m) => (StatusCode::FORBIDDEN, ErrorCode::MfaRequired, (*m).to_owned()),
+            E::MfaRequired(m) => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::MfaRequired,
+                (*m).to_owned(),
+            ),
             E::Forbidden(m) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden, (*m).to_owned()),
             E::NotFound(m) => (
                 StatusCode::NOT_FOUND,
@@ -132,6 +140,18 @@ impl IntoResponse for ServerError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
         }
         resp
+    }
+}
+
+impl From<coffer_store::StoreError> for ServerError {
+    fn from(e: coffer_store::StoreError) -> Self {
+        use coffer_store::StoreError as S;
+        match e {
+            S::NotFound => ServerError::NotFound("resource"),
+            S::Conflict(m) => ServerError::Conflict(m),
+            S::Invalid(m) => ServerError::BadRequest(m),
+            S::Backend(m) => ServerError::Internal(m),
+        }
     }
 }
 

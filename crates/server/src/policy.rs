@@ -85,7 +85,10 @@ pub fn authorize(actor: Role, action: Action) -> Result<(), Denied> {
     if allowed {
         Ok(())
     } else {
-        Err(Denied { role: actor, action })
+        Err(Denied {
+            role: actor,
+            action,
+        })
     }
 }
 

@@ -53,20 +53,19 @@ impl Bound {
     ) -> Result<Self, ServerError> {
         check_listen(listen, tls, insecure_http)?;
         install_crypto_provider();
-        let tls = match tls {
-            Some(f) => Some(
-                RustlsConfig::from_pem_file(&f.cert, &f.key)
-                    .await
-                    .map_err(|e| {
+        let tls =
+            match tls {
+                Some(f) => Some(RustlsConfig::from_pem_file(&f.cert, &f.key).await.map_err(
+                    |e| {
                         ServerError::Startup(format!(
                             "TLS certificate {} / key {}: {e}",
                             f.cert.display(),
                             f.key.display()
                         ))
-                    })?,
-            ),
-            None => None,
-        };
+                    },
+                )?),
+                None => None,
+            };
         let listener = std::net::TcpListener::bind(listen)
             .map_err(|e| ServerError::Startup(format!("cannot listen on {listen}: {e}")))?;
         let addr = listener.local_addr()?;

@@ -98,7 +98,10 @@ impl LoginThrottle {
                 !q.is_empty()
             });
         }
-        w.accounts.entry(account.to_owned()).or_default().push_back(now);
+        w.accounts
+            .entry(account.to_owned())
+            .or_default()
+            .push_back(now);
         if let Some(a) = addr {
             w.addresses.entry(a).or_default().push_back(now);
         }
@@ -171,7 +174,10 @@ mod tests {
             t.record_failure(&format!("u{i}@x"), Some(ip));
         }
         assert!(t.check("fresh@x", Some(ip)).is_err());
-        assert!(t.check("fresh@x", Some("10.0.0.2".parse().unwrap())).is_ok());
+        assert!(
+            t.check("fresh@x", Some("10.0.0.2".parse().unwrap()))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -243,8 +243,7 @@ impl Db {
         };
         let mut migrator = Migrator::with_migrations(base.iter().cloned().collect());
         migrator.dangerous_set_table_name(migrations.table);
-        migrator
-            .run(&mut conn)
+        run_migrations(&migrator, &mut conn)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
         conn.close().await?;
@@ -285,6 +284,18 @@ impl Db {
     pub(crate) async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Runs the migrations on `conn`. Uses `Migrator::run_direct` (public, hidden in sqlx's docs,
+/// and there for this reason) rather than `Migrator::run`: the future of `run` is `Send` only
+/// for one concrete connection lifetime (sqlx's `Acquire` is "not general enough"), and every
+/// caller of `open` would inherit that, so it could not be spawned or awaited in an axum
+/// handler. sqlx is pinned by `Cargo.lock`; re-check this call when upgrading it.
+async fn run_migrations(
+    migrator: &Migrator,
+    conn: &mut AnyConnection,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator.run_direct(None, conn, false).await
 }
 
 /// The per-connection SQLite settings.
@@ -365,6 +376,47 @@ mod tests {
                 matches!(DatabaseUrl::parse(bad), Err(StoreError::Invalid(_))),
                 "{bad}"
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_are_durable_and_strict() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/folder/main.db", dir.path().display());
+        let db = Db::open(
+            &url,
+            &StoreOptions::default(),
+            &crate::main_store::MIGRATIONS,
+        )
+        .await
+        .unwrap();
+        assert!(dir.path().join("sub/folder/main.db").is_file());
+        // Several pooled connections at once, each with the settings applied.
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            conns.push(db.pool.acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(sync, 2, "synchronous must be FULL");
+            let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(fk, 1);
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(busy, 30_000);
         }
     }
 

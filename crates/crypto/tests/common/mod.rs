@@ -1,7 +1,7 @@
 //! Shared helpers for the known-answer tests: where the vectors are and how to load them.
 //! A missing vector file fails the test; it never skips it.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::panic)]
 
 use std::path::PathBuf;
 
@@ -17,8 +17,12 @@ pub fn vectors_dir() -> PathBuf {
 /// when it is missing, so a missing file is a failure.
 pub fn load_json(relative: &str) -> serde_json::Value {
     let path = vectors_dir().join(relative);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("vector file {} is missing or unreadable: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "vector file {} is missing or unreadable: {e}",
+            path.display()
+        )
+    });
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("vector file {}: {e}", path.display()))
 }
 
@@ -41,6 +45,9 @@ impl Tally {
             "{name}: {} valid cases verified, {} invalid cases rejected, {} acceptable cases run",
             self.valid_accepted, self.invalid_rejected, self.acceptable
         );
-        assert!(self.valid_accepted + self.invalid_rejected > 0, "{name}: no cases ran");
+        assert!(
+            self.valid_accepted + self.invalid_rejected > 0,
+            "{name}: no cases ran"
+        );
     }
 }

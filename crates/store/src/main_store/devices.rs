@@ -4,10 +4,11 @@
 use std::fmt;
 
 use coffer_proto::{DeviceId, DeviceState, UserId};
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::MainStore;
-use super::sessions::revoke_device_sessions_in_tx;
+use super::sessions::{NewSession, Session, insert_session, revoke_device_sessions_in_tx};
 use super::users::one_row;
 use crate::StoreError;
 use crate::audit::AuditEvent;
@@ -100,6 +101,40 @@ fn device_from_row(row: &AnyRow) -> Result<Device, StoreError> {
     })
 }
 
+/// Inserts a device inside a write transaction.
+pub(crate) async fn insert_device(
+    conn: &mut AnyConnection,
+    new: &NewDevice,
+) -> Result<Device, StoreError> {
+    check_text("device name", &new.name, false)?;
+    let t = now();
+    sqlx::query(
+        "INSERT INTO devices (id, user_id, name, public_keys, certificate, state, \
+         server_share, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(new.id.to_string())
+    .bind(new.user_id.to_string())
+    .bind(new.name.clone())
+    .bind(new.public_keys.clone())
+    .bind(new.certificate.clone())
+    .bind(new.state.as_str())
+    .bind(new.server_share.clone())
+    .bind(t)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Device {
+        id: new.id,
+        user_id: new.user_id,
+        name: new.name.clone(),
+        public_keys: new.public_keys.clone(),
+        certificate: new.certificate.clone(),
+        state: new.state,
+        server_share: new.server_share.clone(),
+        created_at: t,
+        last_seen_at: t,
+    })
+}
+
 impl MainStore {
     /// Creates a device. `Conflict` if the id is taken; `NotFound` if the user does not exist.
     pub async fn create_device(
@@ -107,35 +142,29 @@ impl MainStore {
         new: &NewDevice,
         audit: Option<&AuditEvent>,
     ) -> Result<Device, StoreError> {
-        check_text("device name", &new.name, false)?;
-        let t = now();
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO devices (id, user_id, name, public_keys, certificate, state, \
-             server_share, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(new.id.to_string())
-        .bind(new.user_id.to_string())
-        .bind(new.name.clone())
-        .bind(new.public_keys.clone())
-        .bind(new.certificate.clone())
-        .bind(new.state.as_str())
-        .bind(new.server_share.clone())
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
+        let device = insert_device(&mut tx, new).await?;
         self.finish(tx, audit).await?;
-        Ok(Device {
-            id: new.id,
-            user_id: new.user_id,
-            name: new.name.clone(),
-            public_keys: new.public_keys.clone(),
-            certificate: new.certificate.clone(),
-            state: new.state,
-            server_share: new.server_share.clone(),
-            created_at: t,
-            last_seen_at: t,
-        })
+        Ok(device)
+    }
+
+    /// Creates a device and a session on it in one transaction (a login from a new device).
+    pub async fn create_device_with_session(
+        &self,
+        device: &NewDevice,
+        session: &NewSession,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(Device, Session), StoreError> {
+        if session.device_id != device.id || session.user_id != device.user_id {
+            return Err(StoreError::Invalid(
+                "the session must be on the new device, for its user".into(),
+            ));
+        }
+        let mut tx = self.db.begin_write().await?;
+        let dev = insert_device(&mut tx, device).await?;
+        let ses = insert_session(&mut tx, session).await?;
+        self.finish(tx, audit).await?;
+        Ok((dev, ses))
     }
 
     /// The device with this id.

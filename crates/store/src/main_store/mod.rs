@@ -29,7 +29,7 @@ use crate::{DatabaseUrl, StoreError};
 static SQLITE: Migrator = sqlx::migrate!("./migrations/main/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/main/postgres");
 
-const MIGRATIONS: Migrations = Migrations {
+pub(crate) const MIGRATIONS: Migrations = Migrations {
     sqlite: &SQLITE,
     postgres: &POSTGRES,
     table: "_coffer_main_migrations",

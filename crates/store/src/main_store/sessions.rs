@@ -115,6 +115,41 @@ fn session_from_row(row: &AnyRow) -> Result<Session, StoreError> {
     })
 }
 
+/// Inserts a session inside a write transaction.
+pub(crate) async fn insert_session(
+    conn: &mut AnyConnection,
+    new: &NewSession,
+) -> Result<Session, StoreError> {
+    if new.token_hash.is_empty() {
+        return Err(StoreError::Invalid("token hash must not be empty".into()));
+    }
+    let t = now();
+    sqlx::query(
+        "INSERT INTO sessions (id, token_hash, user_id, device_id, created_at, expires_at, \
+         last_used_at, revoked, mfa_verified) VALUES ($1, $2, $3, $4, $5, $6, $5, 0, $7)",
+    )
+    .bind(new.id.to_string())
+    .bind(new.token_hash.clone())
+    .bind(new.user_id.to_string())
+    .bind(new.device_id.to_string())
+    .bind(t)
+    .bind(new.expires_at)
+    .bind(rows::flag_value(new.mfa_verified))
+    .execute(&mut *conn)
+    .await?;
+    Ok(Session {
+        id: new.id,
+        token_hash: new.token_hash.clone(),
+        user_id: new.user_id,
+        device_id: new.device_id,
+        created_at: t,
+        expires_at: new.expires_at,
+        last_used_at: t,
+        revoked: false,
+        mfa_verified: new.mfa_verified,
+    })
+}
+
 /// Revokes the user's live sessions, except `keep`, inside a transaction.
 pub(crate) async fn revoke_sessions_in_tx(
     conn: &mut AnyConnection,
@@ -160,36 +195,10 @@ impl MainStore {
         new: &NewSession,
         audit: Option<&AuditEvent>,
     ) -> Result<Session, StoreError> {
-        if new.token_hash.is_empty() {
-            return Err(StoreError::Invalid("token hash must not be empty".into()));
-        }
-        let t = now();
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, token_hash, user_id, device_id, created_at, expires_at, \
-             last_used_at, revoked, mfa_verified) VALUES ($1, $2, $3, $4, $5, $6, $5, 0, $7)",
-        )
-        .bind(new.id.to_string())
-        .bind(new.token_hash.clone())
-        .bind(new.user_id.to_string())
-        .bind(new.device_id.to_string())
-        .bind(t)
-        .bind(new.expires_at)
-        .bind(rows::flag_value(new.mfa_verified))
-        .execute(&mut *tx)
-        .await?;
+        let session = insert_session(&mut tx, new).await?;
         self.finish(tx, audit).await?;
-        Ok(Session {
-            id: new.id,
-            token_hash: new.token_hash.clone(),
-            user_id: new.user_id,
-            device_id: new.device_id,
-            created_at: t,
-            expires_at: new.expires_at,
-            last_used_at: t,
-            revoked: false,
-            mfa_verified: new.mfa_verified,
-        })
+        Ok(session)
     }
 
     /// The session with this id, live or not.

@@ -4,9 +4,13 @@
 use std::fmt;
 
 use coffer_proto::UserId;
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use super::sessions::{SessionRevocation, revoke_sessions_in_tx};
+use super::devices::{Device, NewDevice, insert_device};
+use super::sessions::{
+    NewSession, Session, SessionRevocation, insert_session, revoke_sessions_in_tx,
+};
 use super::workspaces::lock_workspace;
 use super::{MainStore, email_key};
 use crate::StoreError;
@@ -110,6 +114,42 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     })
 }
 
+/// Inserts a user inside a write transaction.
+pub(crate) async fn insert_user(
+    conn: &mut AnyConnection,
+    new: &NewUser,
+) -> Result<User, StoreError> {
+    let key = email_key(&new.email)?;
+    let t = now();
+    let c = &new.credentials;
+    sqlx::query(
+        "INSERT INTO users (id, email, email_key, opaque_record, account_key_bundle, \
+         identity_public_keys, signed_account_state, totp_secret, mfa_enabled, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 0, $8, $8)",
+    )
+    .bind(new.id.to_string())
+    .bind(new.email.clone())
+    .bind(key)
+    .bind(c.opaque_record.clone())
+    .bind(c.account_key_bundle.clone())
+    .bind(c.identity_public_keys.clone())
+    .bind(c.signed_account_state.clone())
+    .bind(t)
+    .execute(&mut *conn)
+    .await?;
+    Ok(User {
+        id: new.id,
+        email: new.email.clone(),
+        credentials: new.credentials.clone(),
+        mfa: MfaSettings {
+            totp_secret: None,
+            enabled: false,
+        },
+        created_at: t,
+        updated_at: t,
+    })
+}
+
 /// Fails with `NotFound` unless exactly one row changed.
 pub(crate) fn one_row(affected: u64) -> Result<(), StoreError> {
     if affected == 0 {
@@ -126,37 +166,35 @@ impl MainStore {
         new: &NewUser,
         audit: Option<&AuditEvent>,
     ) -> Result<User, StoreError> {
-        let key = email_key(&new.email)?;
-        let t = now();
-        let c = &new.credentials;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO users (id, email, email_key, opaque_record, account_key_bundle, \
-             identity_public_keys, signed_account_state, totp_secret, mfa_enabled, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 0, $8, $8)",
-        )
-        .bind(new.id.to_string())
-        .bind(new.email.clone())
-        .bind(key)
-        .bind(c.opaque_record.clone())
-        .bind(c.account_key_bundle.clone())
-        .bind(c.identity_public_keys.clone())
-        .bind(c.signed_account_state.clone())
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
+        let user = insert_user(&mut tx, new).await?;
         self.finish(tx, audit).await?;
-        Ok(User {
-            id: new.id,
-            email: new.email.clone(),
-            credentials: new.credentials.clone(),
-            mfa: MfaSettings {
-                totp_secret: None,
-                enabled: false,
-            },
-            created_at: t,
-            updated_at: t,
-        })
+        Ok(user)
+    }
+
+    /// Signs up in one transaction: the user, their first device and, if given, a session on
+    /// it. Nothing is stored if any part fails (e.g. the email is taken).
+    pub async fn register_account(
+        &self,
+        user: &NewUser,
+        device: &NewDevice,
+        session: Option<&NewSession>,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(User, Device, Option<Session>), StoreError> {
+        if device.user_id != user.id || session.is_some_and(|s| s.user_id != user.id) {
+            return Err(StoreError::Invalid(
+                "the device and session must belong to the new user".into(),
+            ));
+        }
+        let mut tx = self.db.begin_write().await?;
+        let created = insert_user(&mut tx, user).await?;
+        let dev = insert_device(&mut tx, device).await?;
+        let ses = match session {
+            Some(s) => Some(insert_session(&mut tx, s).await?),
+            None => None,
+        };
+        self.finish(tx, audit).await?;
+        Ok((created, dev, ses))
     }
 
     /// The user with this id.

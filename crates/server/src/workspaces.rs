@@ -1,0 +1,351 @@
+//! Workspaces, members, invites and the workspace policy (DESIGN §1; `docs/api.md`, "Roles and
+//! the policy"). Every handler finds the caller's membership, applies the workspace's
+//! `mfa_required` policy (a member without MFA gets `403 mfa_required`), then asks
+//! [`policy::authorize`] before acting. The store refuses, in the same transaction, any change
+//! that would leave a workspace without an owner (`409 conflict`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use coffer_proto::api::{
+    CreateWorkspaceRequest, InviteCreated, InviteInfo, InviteRequest, MemberInfo, SetRoleRequest,
+    WorkspaceCreated, WorkspaceInfo, WorkspacePolicy,
+};
+use coffer_proto::{InviteId, Role, UserId, WorkspaceId};
+use coffer_store::{Member, NewInvite, NewWorkspace, StoreError};
+
+use crate::error::{ApiResult, ServerError};
+use crate::extract::{Json, Path};
+use crate::policy::{self, Action};
+use crate::session::Caller;
+use crate::state::AppState;
+
+/// Longest workspace name accepted.
+const MAX_NAME_LEN: usize = 128;
+
+/// Finds the caller's membership (`404` for a workspace they are not in) and applies the
+/// workspace's MFA policy.
+pub(crate) async fn membership(
+    state: &AppState,
+    caller: &Caller,
+    ws: WorkspaceId,
+) -> ApiResult<Member> {
+    let member = match state.main.member(ws, caller.user_id).await {
+        Ok(m) => m,
+        Err(StoreError::NotFound) => return Err(ServerError::NotFound("workspace")),
+        Err(e) => return Err(e.into()),
+    };
+    let workspace = state.main.workspace(ws).await?;
+    let user = state.main.user(caller.user_id).await?;
+    if workspace.mfa_required && !user.mfa.enabled {
+        return Err(ServerError::MfaRequired(
+            "this workspace requires MFA: enable it first (POST /v1/mfa/enroll)",
+        ));
+    }
+    Ok(member)
+}
+
+fn authorize(role: Role, action: Action) -> ApiResult<()> {
+    policy::authorize(role, action)
+        .map_err(|_| ServerError::Forbidden("your role does not allow this"))
+}
+
+fn conflict_or(e: StoreError) -> ServerError {
+    match e {
+        StoreError::Conflict(_) => {
+            ServerError::Conflict("a workspace must keep at least one owner".into())
+        }
+        other => other.into(),
+    }
+}
+
+/// `POST /v1/workspaces`: creates a workspace; the caller is its owner.
+#[utoipa::path(post, path = "/v1/workspaces", tag = "workspaces",
+    request_body = CreateWorkspaceRequest,
+    responses((status = 201, body = WorkspaceCreated),
+              (status = 409, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<CreateWorkspaceRequest>,
+) -> ApiResult<(StatusCode, Json<WorkspaceCreated>)> {
+    let name = req.name.trim();
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(ServerError::BadRequest("name: 1 to 128 bytes".into()));
+    }
+    let id = WorkspaceId::new_random();
+    let new = NewWorkspace {
+        id,
+        name: name.to_owned(),
+        mfa_required: false,
+    };
+    let event = caller
+        .event("workspace.create", id.to_string())
+        .workspace(id)
+        .details(serde_json::json!({ "name": name }));
+    match state
+        .main
+        .create_workspace(&new, caller.user_id, Some(&event))
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ServerError::Conflict("workspace name already taken".into()));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(WorkspaceCreated {
+            workspace_id: id,
+            name: name.to_owned(),
+        }),
+    ))
+}
+
+/// `GET /v1/workspaces`: the caller's workspaces and role in each.
+#[utoipa::path(get, path = "/v1/workspaces", tag = "workspaces",
+    responses((status = 200, body = Vec<WorkspaceInfo>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<WorkspaceInfo>>> {
+    let all = state.main.list_workspaces_of_user(caller.user_id).await?;
+    Ok(Json(
+        all.into_iter()
+            .map(|m| WorkspaceInfo {
+                workspace_id: m.workspace.id,
+                name: m.workspace.name,
+                role: m.role,
+            })
+            .collect(),
+    ))
+}
+
+/// `PUT /v1/workspaces/{ws}/policy`.
+#[utoipa::path(put, path = "/v1/workspaces/{ws}/policy", tag = "workspaces",
+    params(("ws" = WorkspaceId, Path, description = "workspace id")),
+    request_body = WorkspacePolicy,
+    responses((status = 204), (status = 403, body = coffer_proto::ApiError)),
+    security(("bearer" = [])))]
+pub async fn set_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ws): Path<WorkspaceId>,
+    Json(req): Json<WorkspacePolicy>,
+) -> ApiResult<StatusCode> {
+    let m = membership(&state, &caller, ws).await?;
+    authorize(m.role, Action::SetPolicy)?;
+    let event = caller
+        .event("workspace.policy", ws.to_string())
+        .workspace(ws)
+        .details(serde_json::json!({ "mfa_required": req.mfa_required }));
+    state
+        .main
+        .set_workspace_policy(ws, req.mfa_required, None, Some(&event))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/workspaces/{ws}/members`.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/members", tag = "workspaces",
+    params(("ws" = WorkspaceId, Path, description = "workspace id")),
+    responses((status = 200, body = Vec<MemberInfo>)), security(("bearer" = [])))]
+pub async fn members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ws): Path<WorkspaceId>,
+) -> ApiResult<Json<Vec<MemberInfo>>> {
+    let m = membership(&state, &caller, ws).await?;
+    authorize(m.role, Action::ReadWorkspace)?;
+    let all = state.main.list_members(ws).await?;
+    Ok(Json(
+        all.into_iter()
+            .map(|m| MemberInfo {
+                user_id: m.user_id,
+                email: m.email,
+                role: m.role,
+                joined_at: m.joined_at,
+            })
+            .collect(),
+    ))
+}
+
+async fn target_member(state: &AppState, ws: WorkspaceId, user: UserId) -> ApiResult<Member> {
+    match state.main.member(ws, user).await {
+        Ok(m) => Ok(m),
+        Err(StoreError::NotFound) => Err(ServerError::NotFound("member")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `PUT /v1/workspaces/{ws}/members/{user_id}`: changes a member's role.
+#[utoipa::path(put, path = "/v1/workspaces/{ws}/members/{user_id}", tag = "workspaces",
+    params(("ws" = WorkspaceId, Path, description = "workspace id"),
+           ("user_id" = UserId, Path, description = "member's user id")),
+    request_body = SetRoleRequest,
+    responses((status = 204), (status = 403, body = coffer_proto::ApiError),
+              (status = 409, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, user)): Path<(WorkspaceId, UserId)>,
+    Json(req): Json<SetRoleRequest>,
+) -> ApiResult<StatusCode> {
+    let m = membership(&state, &caller, ws).await?;
+    let target = target_member(&state, ws, user).await?;
+    authorize(
+        m.role,
+        Action::ChangeRole {
+            from: target.role,
+            to: req.role,
+        },
+    )?;
+    let event = caller
+        .event("workspace.member_role", user.to_string())
+        .workspace(ws)
+        .details(serde_json::json!({ "from": target.role.as_str(), "to": req.role.as_str() }));
+    state
+        .main
+        .set_member_role(ws, user, req.role, Some(&event))
+        .await
+        .map_err(conflict_or)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/workspaces/{ws}/members/{user_id}`: removes a member, or leaves when the
+/// caller removes themself.
+#[utoipa::path(delete, path = "/v1/workspaces/{ws}/members/{user_id}", tag = "workspaces",
+    params(("ws" = WorkspaceId, Path, description = "workspace id"),
+           ("user_id" = UserId, Path, description = "member's user id")),
+    responses((status = 204), (status = 403, body = coffer_proto::ApiError),
+              (status = 409, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, user)): Path<(WorkspaceId, UserId)>,
+) -> ApiResult<StatusCode> {
+    let m = membership(&state, &caller, ws).await?;
+    let (action, name) = if user == caller.user_id {
+        (Action::Leave, "workspace.member_leave")
+    } else {
+        let target = target_member(&state, ws, user).await?;
+        (
+            Action::RemoveMember {
+                target: target.role,
+            },
+            "workspace.member_remove",
+        )
+    };
+    authorize(m.role, action)?;
+    let event = caller.event(name, user.to_string()).workspace(ws);
+    state
+        .main
+        .remove_member(ws, user, Some(&event))
+        .await
+        .map_err(conflict_or)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/workspaces/{ws}/invites`.
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/invites", tag = "workspaces",
+    params(("ws" = WorkspaceId, Path, description = "workspace id")),
+    request_body = InviteRequest,
+    responses((status = 201, body = InviteCreated), (status = 403, body = coffer_proto::ApiError),
+              (status = 409, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ws): Path<WorkspaceId>,
+    Json(req): Json<InviteRequest>,
+) -> ApiResult<(StatusCode, Json<InviteCreated>)> {
+    let m = membership(&state, &caller, ws).await?;
+    authorize(m.role, Action::Invite { role: req.role })?;
+    let email = coffer_crypto::opaque::UserId::from_email(&req.email)
+        .map_err(|_| ServerError::BadRequest("email: not a valid address".into()))?;
+    let id = InviteId::new_random();
+    let new = NewInvite {
+        id,
+        workspace_id: ws,
+        email: email.as_str().to_owned(),
+        role: req.role,
+        invited_by: Some(caller.user_id),
+    };
+    let event = caller
+        .event("workspace.invite", id.to_string())
+        .workspace(ws)
+        .details(serde_json::json!({ "email": email.as_str(), "role": req.role.as_str() }));
+    match state.main.create_invite(&new, Some(&event)).await {
+        Ok(_) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ServerError::Conflict(
+                "this email already has a pending invite".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok((StatusCode::CREATED, Json(InviteCreated { invite_id: id })))
+}
+
+/// `GET /v1/invites`: pending invites addressed to the caller's email.
+#[utoipa::path(get, path = "/v1/invites", tag = "workspaces",
+    responses((status = 200, body = Vec<InviteInfo>)), security(("bearer" = [])))]
+pub async fn my_invites(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<InviteInfo>>> {
+    let user = state.main.user(caller.user_id).await?;
+    let invites = state.main.pending_invites_for_email(&user.email).await?;
+    let mut out = Vec::with_capacity(invites.len());
+    for i in invites {
+        let ws = state.main.workspace(i.workspace_id).await?;
+        let invited_by = match i.invited_by {
+            Some(u) => match state.main.user(u).await {
+                Ok(u) => u.email,
+                Err(StoreError::NotFound) => String::new(),
+                Err(e) => return Err(e.into()),
+            },
+            None => String::new(),
+        };
+        out.push(InviteInfo {
+            invite_id: i.id,
+            workspace_id: i.workspace_id,
+            workspace_name: ws.name,
+            role: i.role,
+            invited_by,
+        });
+    }
+    Ok(Json(out))
+}
+
+/// `POST /v1/invites/{id}/accept`: the caller joins with the invited role.
+#[utoipa::path(post, path = "/v1/invites/{id}/accept", tag = "workspaces",
+    params(("id" = InviteId, Path, description = "invite id")),
+    responses((status = 204), (status = 404, body = coffer_proto::ApiError),
+              (status = 409, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn accept(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<InviteId>,
+) -> ApiResult<StatusCode> {
+    let user = state.main.user(caller.user_id).await?;
+    let inv = match state.main.invite(id).await {
+        Ok(i) if i.email.eq_ignore_ascii_case(&user.email) => i,
+        Ok(_) | Err(StoreError::NotFound) => return Err(ServerError::NotFound("invite")),
+        Err(e) => return Err(e.into()),
+    };
+    let event = caller
+        .event("workspace.invite_accept", id.to_string())
+        .workspace(inv.workspace_id)
+        .details(serde_json::json!({ "role": inv.role.as_str() }));
+    match state
+        .main
+        .accept_invite(id, caller.user_id, Some(&event))
+        .await
+    {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(StoreError::Conflict(_)) => Err(ServerError::Conflict(
+            "invite no longer pending, or already a member".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -43,6 +43,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the Coffer server (`coffer server --help` for its flags).
+    Server(coffer_server::cli::ServerCommand),
     /// Create an account; this install becomes its first trusted device.
     Signup(SignupArgs),
     /// Log in (a profile without device keys registers a new, pending device).
@@ -306,6 +308,7 @@ async fn run(cli: Cli) -> Result<()> {
     let mut stdin = Stdin::new();
     let open = || Client::open(&cli.profile, cli.server.as_deref());
     match cli.command {
+        Command::Server(cmd) => coffer_server::cli::run(cmd).await?,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "coffer", &mut std::io::stdout());

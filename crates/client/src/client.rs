@@ -13,7 +13,7 @@ use coffer_proto::api::{
     LoginResult, LoginStartRequest, LoginStartResponse, MemberInfo, MfaCodeRequest,
     MfaConfirmResponse, MfaEnrollResponse, MfaVerifyRequest, NewDevice, RegisterFinishRequest,
     RegisterStartRequest, RegisterStartResponse, SessionInfo, SetRoleRequest, StatusResponse,
-    WorkspaceInfo, WorkspacePolicy,
+    WorkspaceCreated, WorkspaceInfo, WorkspacePolicy,
 };
 use coffer_proto::{
     DeviceId, DeviceState, ErrorCode, InviteId, Role, SessionId, UserId, WorkspaceId,
@@ -26,8 +26,8 @@ use crate::http::{Http, parse_server_url};
 use crate::ksf;
 use crate::profile::{Profile, ProfileConfig, StoredSession};
 
-/// The OPAQUE login context both sides bind into the key exchange (protocol.md, "OPAQUE").
-pub const LOGIN_CONTEXT: &[u8] = b"coffer.api.v1.login";
+/// The OPAQUE login context both sides bind into the key exchange (`docs/api.md`).
+pub const LOGIN_CONTEXT: &[u8] = coffer_proto::api::OPAQUE_LOGIN_CONTEXT;
 
 /// A second factor given to finish an MFA-pending login.
 #[derive(Clone)]
@@ -121,15 +121,6 @@ pub struct Status {
     /// The session, as the server sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<StatusResponse>,
-}
-
-/// Answer to `POST /v1/workspaces` (`{workspace_id, name}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CreatedWorkspace {
-    /// The new workspace.
-    pub workspace_id: WorkspaceId,
-    /// Its name.
-    pub name: String,
 }
 
 /// One profile, with its server connection.
@@ -464,6 +455,21 @@ impl Client {
         ) {
             Ok(v) => v,
             Err(coffer_crypto::CryptoError::OpenFailed) => {
+                // Wrong password (or a server that is not the one registered with). Tell the
+                // server the attempt failed, with a finalization that cannot verify, so that it
+                // audits (`auth.login_failed`) and throttles it like any failed login.
+                let mut junk = [0u8; opaque::CREDENTIAL_FINALIZATION_LEN];
+                coffer_crypto::secret::fill_random(&mut junk)?;
+                let _ = http
+                    .post::<_, serde_json::Value>(
+                        "v1/auth/login/finish",
+                        &LoginFinishRequest {
+                            login_id: start.login_id,
+                            finalization: B64(junk.to_vec()),
+                            device: DeviceRef::Existing(DeviceId::new_random()),
+                        },
+                    )
+                    .await;
                 return Err(ClientError::Api {
                     status: 401,
                     code: ErrorCode::Unauthorized,
@@ -738,7 +744,7 @@ impl Client {
     // --- workspaces ------------------------------------------------------------------------
 
     /// Creates a workspace; the caller becomes its owner.
-    pub async fn workspace_create(&self, name: &str) -> Result<CreatedWorkspace> {
+    pub async fn workspace_create(&self, name: &str) -> Result<WorkspaceCreated> {
         let name = name.trim();
         if name.is_empty() {
             return Err(ClientError::Invalid("a workspace needs a name".into()));
@@ -857,10 +863,25 @@ impl Client {
         Ok(m)
     }
 
-    /// Removes a member (or, with the caller's own email, leaves).
+    /// Removes a member (or, with the caller's own email, leaves: that needs no right to read
+    /// the member list).
     pub async fn remove_member(&self, workspace: &str, email: &str) -> Result<MemberInfo> {
         let ws = self.resolve_workspace(workspace).await?;
-        let m = self.resolve_member(ws.workspace_id, email).await?;
+        let own = self
+            .cfg
+            .email
+            .as_deref()
+            .zip(self.cfg.user_id)
+            .filter(|(e, _)| account::normalize_email(email).is_ok_and(|n| n == *e));
+        let m = match own {
+            Some((e, user_id)) => MemberInfo {
+                user_id,
+                email: e.to_owned(),
+                role: ws.role,
+                joined_at: 0,
+            },
+            None => self.resolve_member(ws.workspace_id, email).await?,
+        };
         self.delete(&format!(
             "v1/workspaces/{}/members/{}",
             seg(ws.workspace_id),

@@ -30,8 +30,7 @@ pub mod ksf;
 pub mod profile;
 
 pub use client::{
-    Client, CreatedWorkspace, LOGIN_CONTEXT, LoginOutcome, LoginProgress, MfaAnswer, PendingLogin,
-    Status,
+    Client, LOGIN_CONTEXT, LoginOutcome, LoginProgress, MfaAnswer, PendingLogin, Status,
 };
 pub use error::{ClientError, Result};
 pub use profile::{DEFAULT_PROFILE, Profile};

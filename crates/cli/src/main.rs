@@ -1,6 +1,25 @@
-//! The `coffer` binary: `coffer server …` runs the server; every other command is a thin layer
-//! over `coffer-client`: parse the arguments, read secrets from a prompt or standard input, call
-//! the SDK, print a table (or `--json`), and print errors as one `error: …` line.
+//! The `coffer` binary: `coffer server …` runs the server (`coffer_server::cli`); every other
+//! command is a thin layer over `coffer-client`: parse the arguments, read secrets from a prompt
+//! or standard input, call the SDK, print a table (or `--json`), and print errors as one
+//! `error: MESSAGE (CODE)` line on standard error with a non-zero exit status.
+//!
+//! ```text
+//! coffer [--server URL] [--profile NAME] [--json] COMMAND
+//!   server [FLAGS] [rotate-data-key]
+//!   signup --email E [--password-stdin] [--device-name N]
+//!   login [--email E] [--password-stdin] [--code C | --code-stdin | --recovery-code R | --recovery]
+//!   logout | status | fingerprint
+//!   mfa enable [--code C | --code-stdin] | mfa confirm --code C | mfa disable [--code C | --code-stdin]
+//!   workspace create NAME | list | invites | accept NAME | members NAME
+//!   workspace invite NAME EMAIL --role R | invite EMAIL --role R --workspace NAME
+//!   workspace role NAME EMAIL ROLE | remove NAME EMAIL | policy NAME --mfa-required BOOL
+//!   device list | device revoke ID
+//!   session list | session revoke ID
+//!   audit list --workspace NAME [--after SEQ] [--limit N] | audit verify
+//!   completions SHELL
+//! ```
+//!
+//! `--server` and `--profile` also come from `COFFER_SERVER` and `COFFER_PROFILE`.
 
 mod input;
 mod output;

@@ -44,8 +44,10 @@ fn time(t: i64) -> String {
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().copied());
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if !header.is_empty() {
+        t.set_header(header.iter().copied());
+    }
     t
 }
 
@@ -105,7 +107,7 @@ impl Out {
             return self.print_json(s);
         }
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-        let mut t = table(&["", ""]);
+        let mut t = table(&[]);
         t.add_row(vec!["profile".to_owned(), s.profile.clone()]);
         t.add_row(vec!["server".to_owned(), opt(s.server.clone())]);
         t.add_row(vec!["email".to_owned(), opt(s.email.clone())]);

@@ -25,12 +25,12 @@ use coffer_proto::api::{
     RegisterStartRequest, RegisterStartResponse,
 };
 use coffer_proto::{DeviceId, DeviceState, UserId};
-use coffer_store::{AuditEvent, Credentials, NewDevice, NewUser, StoreError, User};
+use coffer_store::{AuditEvent, Credentials, NewDevice, NewUser, StoreError, User, ValuePointer};
 
 use crate::error::{ApiResult, ServerError};
 use crate::extract::{ClientAddr, Json};
 use crate::metrics;
-use crate::session::{Caller, create_session};
+use crate::session::{Caller, create_session, new_session};
 use crate::state::{AppState, PendingLogin};
 
 const KSF_SUFFIX_LEN: usize = 12;
@@ -106,21 +106,20 @@ fn check_new_device(d: &ApiNewDevice) -> ApiResult<()> {
     Ok(())
 }
 
-/// Creates a device with a fresh server share (sealed in the value store; the device row holds
-/// its pointer).
-pub(crate) async fn add_device(
+/// A device to store, with a fresh server share already sealed in the value store (the device
+/// row holds its pointer). If storing the device fails, delete the share with
+/// [`AppState::delete_sealed`].
+async fn prepare_device(
     state: &AppState,
     user: UserId,
     d: &ApiNewDevice,
     device_state: DeviceState,
-    audit: &AuditEvent,
-) -> ApiResult<DeviceId> {
+) -> ApiResult<(NewDevice, ValuePointer)> {
     let share: [u8; 32] = coffer_crypto::secret::random_array().map_err(ServerError::internal)?;
     let share = zeroize::Zeroizing::new(share);
     let pointer = state.put_sealed(share.as_slice()).await?;
-    let id = DeviceId::new_random();
     let new = NewDevice {
-        id,
+        id: DeviceId::new_random(),
         user_id: user,
         name: d.name.trim().to_owned(),
         public_keys: d.public_keys.0.clone(),
@@ -128,14 +127,7 @@ pub(crate) async fn add_device(
         state: device_state,
         server_share: pointer.as_bytes().to_vec(),
     };
-    let mut event = audit.clone();
-    event.target = id.to_string();
-    event.details = serde_json::json!({ "state": device_state.as_str() });
-    if let Err(e) = state.main.create_device(&new, Some(&event)).await {
-        state.delete_sealed(pointer).await?;
-        return Err(e.into());
-    }
-    Ok(id)
+    Ok((new, pointer))
 }
 
 fn addr_event(e: AuditEvent, addr: Option<std::net::IpAddr>) -> AuditEvent {
@@ -203,39 +195,35 @@ pub async fn register_finish(
             signed_account_state: req.account.account_state.0.clone(),
         },
     };
+    let (device, pointer) =
+        prepare_device(&state, user_id, &req.device, DeviceState::Trusted).await?;
+    let (session_row, session) = new_session(&state, user_id, device.id, true)?;
     let event = addr_event(
-        AuditEvent::new("user.register", user_id.to_string()).actor(user_id, None),
+        AuditEvent::new("user.register", user_id.to_string())
+            .actor(user_id, Some(device.id))
+            .details(serde_json::json!({
+                "device_id": device.id.to_string(),
+                "session_id": session_row.id.to_string(),
+            })),
         addr,
     );
-    match state.main.create_user(&new, Some(&event)).await {
-        Ok(_) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(ServerError::Conflict("email already registered".into()));
-        }
-        Err(e) => return Err(e.into()),
+    // user, first device and session in one transaction
+    if let Err(e) = state
+        .main
+        .register_account(&new, &device, Some(&session_row), Some(&event))
+        .await
+    {
+        state.delete_sealed(pointer).await?;
+        return Err(match e {
+            StoreError::Conflict(_) => ServerError::Conflict("email already registered".into()),
+            e => e.into(),
+        });
     }
-    let dev_event = addr_event(
-        AuditEvent::new("device.register", "").actor(user_id, None),
-        addr,
-    );
-    let device_id = add_device(
-        &state,
-        user_id,
-        &req.device,
-        DeviceState::Trusted,
-        &dev_event,
-    )
-    .await?;
-    let login_event = addr_event(
-        AuditEvent::new("auth.login", user_id.to_string()).actor(user_id, Some(device_id)),
-        addr,
-    );
-    let session = create_session(&state, user_id, device_id, true, Some(&login_event)).await?;
     Ok((
         StatusCode::CREATED,
         Json(LoginResult {
             user_id,
-            device_id,
+            device_id: device.id,
             device_state: DeviceState::Trusted,
             session,
             mfa_pending: false,
@@ -346,33 +334,50 @@ pub async fn login_finish(
     ::metrics::counter!(metrics::LOGINS).increment(1);
     let user = state.main.user(user_id).await?;
 
-    let (device_id, device_state) = match &req.device {
-        DeviceRef::Existing(id) => match state.main.device(*id).await {
-            Ok(d) if d.user_id == user_id && d.state != DeviceState::Revoked => (d.id, d.state),
-            Ok(d) if d.user_id == user_id => {
-                return Err(ServerError::Forbidden("this device is revoked"));
-            }
-            Ok(_) | Err(StoreError::NotFound) => return Err(ServerError::NotFound("device")),
-            Err(e) => return Err(e.into()),
-        },
+    let mfa_pending = user.mfa.enabled;
+    let login_event = |device_id: DeviceId, new_device: bool| {
+        addr_event(
+            AuditEvent::new("auth.login", user_id.to_string())
+                .actor(user_id, Some(device_id))
+                .details(serde_json::json!({
+                    "mfa_pending": mfa_pending,
+                    "new_device": new_device,
+                })),
+            addr,
+        )
+    };
+    let (device_id, device_state, session) = match &req.device {
+        DeviceRef::Existing(id) => {
+            let (id, st) = match state.main.device(*id).await {
+                Ok(d) if d.user_id == user_id && d.state != DeviceState::Revoked => (d.id, d.state),
+                Ok(d) if d.user_id == user_id => {
+                    return Err(ServerError::Forbidden("this device is revoked"));
+                }
+                Ok(_) | Err(StoreError::NotFound) => return Err(ServerError::NotFound("device")),
+                Err(e) => return Err(e.into()),
+            };
+            let event = login_event(id, false);
+            let session = create_session(&state, user_id, id, !mfa_pending, Some(&event)).await?;
+            (id, st, session)
+        }
         DeviceRef::New(d) => {
+            // a new device is pending; it and its session are stored in one transaction
             check_new_device(d)?;
-            let event = addr_event(
-                AuditEvent::new("device.register", "").actor(user_id, None),
-                addr,
-            );
-            let id = add_device(&state, user_id, d, DeviceState::Pending, &event).await?;
-            (id, DeviceState::Pending)
+            let (device, pointer) =
+                prepare_device(&state, user_id, d, DeviceState::Pending).await?;
+            let (row, session) = new_session(&state, user_id, device.id, !mfa_pending)?;
+            let event = login_event(device.id, true);
+            if let Err(e) = state
+                .main
+                .create_device_with_session(&device, &row, Some(&event))
+                .await
+            {
+                state.delete_sealed(pointer).await?;
+                return Err(e.into());
+            }
+            (device.id, DeviceState::Pending, session)
         }
     };
-    let mfa_pending = user.mfa.enabled;
-    let event = addr_event(
-        AuditEvent::new("auth.login", user_id.to_string())
-            .actor(user_id, Some(device_id))
-            .details(serde_json::json!({ "mfa_pending": mfa_pending })),
-        addr,
-    );
-    let session = create_session(&state, user_id, device_id, !mfa_pending, Some(&event)).await?;
     Ok(Json(LoginResult {
         user_id,
         device_id,

@@ -94,15 +94,16 @@ async fn signup_and_login(b: &Backend<'_>) {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
-    let actions: Vec<String> = app
-        .audit_actions()
-        .await
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
-    assert!(actions.contains(&"user.register".to_owned()));
-    assert!(actions.contains(&"device.register".to_owned()));
-    assert!(actions.contains(&"auth.login".to_owned()));
+    let entries = app.audit_actions().await;
+    assert!(entries.iter().any(|e| e.action == "user.register"));
+    assert!(entries.iter().any(|e| e.action == "auth.login"
+        && e.details.contains("\"new_device\":true")
+        && e.actor_device_id == Some(r.device_id)));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == "auth.login" && e.details.contains("\"new_device\":false"))
+    );
 }
 
 async fn wrong_password_and_unknown_email_look_the_same(b: &Backend<'_>) {

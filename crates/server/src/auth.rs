@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use coffer_crypto::CryptoError;
+use coffer_crypto::chain::DeviceCertificate;
 use coffer_crypto::identity::PublicKeys;
 use coffer_crypto::opaque::{self, UserId as OpaqueUser};
 use coffer_proto::api::{
@@ -112,6 +113,7 @@ fn check_new_device(d: &ApiNewDevice) -> ApiResult<()> {
 async fn prepare_device(
     state: &AppState,
     user: UserId,
+    id: DeviceId,
     d: &ApiNewDevice,
     device_state: DeviceState,
 ) -> ApiResult<(NewDevice, ValuePointer)> {
@@ -119,7 +121,7 @@ async fn prepare_device(
     let share = zeroize::Zeroizing::new(share);
     let pointer = state.put_sealed(share.as_slice()).await?;
     let new = NewDevice {
-        id: DeviceId::new_random(),
+        id,
         user_id: user,
         name: d.name.trim().to_owned(),
         public_keys: d.public_keys.0.clone(),
@@ -128,6 +130,28 @@ async fn prepare_device(
         server_share: pointer.as_bytes().to_vec(),
     };
     Ok((new, pointer))
+}
+
+/// Checks a device certificate, if the client sent one: it must parse, be issued by `identity`
+/// (the signing half of the identity public keys) and certify exactly the device's public keys.
+/// Returns the user and device ids it names, which the server then uses (so the certificate
+/// and the stored ids agree).
+fn certified_ids(d: &ApiNewDevice, identity: &[u8]) -> ApiResult<Option<(UserId, DeviceId)>> {
+    let Some(cert) = &d.certificate else {
+        return Ok(None);
+    };
+    let bad = |why: &str| ServerError::BadRequest(format!("device.certificate: {why}"));
+    let cert = DeviceCertificate::from_bytes(&cert.0).map_err(|_| bad("malformed"))?;
+    let identity = PublicKeys::from_bytes(identity).map_err(|_| bad("no identity key"))?;
+    cert.verify(&identity)
+        .map_err(|_| bad("not signed by the identity key"))?;
+    if cert.device_keys().to_bytes().as_slice() != d.public_keys.0.as_slice() {
+        return Err(bad("certifies other public keys"));
+    }
+    Ok(Some((
+        UserId::from_uuid(uuid::Uuid::from_bytes(*cert.user_id())),
+        DeviceId::from_uuid(uuid::Uuid::from_bytes(*cert.device_id())),
+    )))
 }
 
 fn addr_event(e: AuditEvent, addr: Option<std::net::IpAddr>) -> AuditEvent {
@@ -184,7 +208,9 @@ pub async fn register_finish(
     }
     check_new_device(&req.device)?;
 
-    let user_id = UserId::new_random();
+    // A self-certified first device names the user and device ids it was certified for.
+    let (user_id, device_id) = certified_ids(&req.device, &req.account.identity_public.0)?
+        .unwrap_or_else(|| (UserId::new_random(), DeviceId::new_random()));
     let new = NewUser {
         id: user_id,
         email: user.as_str().to_owned(),
@@ -195,8 +221,14 @@ pub async fn register_finish(
             signed_account_state: req.account.account_state.0.clone(),
         },
     };
-    let (device, pointer) =
-        prepare_device(&state, user_id, &req.device, DeviceState::Trusted).await?;
+    let (device, pointer) = prepare_device(
+        &state,
+        user_id,
+        device_id,
+        &req.device,
+        DeviceState::Trusted,
+    )
+    .await?;
     let (session_row, session) = new_session(&state, user_id, device.id, true)?;
     let event = addr_event(
         AuditEvent::new("user.register", user_id.to_string())
@@ -363,8 +395,17 @@ pub async fn login_finish(
         DeviceRef::New(d) => {
             // a new device is pending; it and its session are stored in one transaction
             check_new_device(d)?;
+            let id = match certified_ids(d, &user.credentials.identity_public_keys)? {
+                Some((u, _)) if u != user_id => {
+                    return Err(ServerError::BadRequest(
+                        "device.certificate: issued for another user".into(),
+                    ));
+                }
+                Some((_, id)) => id,
+                None => DeviceId::new_random(),
+            };
             let (device, pointer) =
-                prepare_device(&state, user_id, d, DeviceState::Pending).await?;
+                prepare_device(&state, user_id, id, d, DeviceState::Pending).await?;
             let (row, session) = new_session(&state, user_id, device.id, !mfa_pending)?;
             let event = login_event(device.id, true);
             if let Err(e) = state

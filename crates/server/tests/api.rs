@@ -53,6 +53,74 @@ async fn signup_and_login(b: &Backend<'_>) {
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert_eq!(v["code"], "conflict");
 
+    // a certificate not signed by the account's identity key is refused
+    {
+        use coffer_crypto::chain::DeviceCertificate;
+        use coffer_proto::api::{AccountKeys, B64, KsfParams, RegisterFinishRequest};
+        let pw = coffer_crypto::Password::new("pw".into());
+        let user = coffer_crypto::opaque::UserId::from_email("zed@example.com").unwrap();
+        let (st, req) = coffer_crypto::opaque::client_register_start(&pw).unwrap();
+        let (_, v) = app
+            .call(
+                Method::POST,
+                "/v1/auth/register/start",
+                None,
+                Some(json!({"email": "zed@example.com", "request": b64(&req)})),
+            )
+            .await;
+        let k = coffer_crypto::opaque::KsfParams::FLOOR;
+        let (upload, _) = coffer_crypto::opaque::client_register_finish(
+            st,
+            &pw,
+            &unb64(&v["response"]),
+            &k,
+            &user,
+        )
+        .unwrap();
+        let identity = KeyPair::generate().unwrap();
+        let intruder = KeyPair::generate().unwrap();
+        let (dev_kp, mut nd) = new_device("laptop");
+        let cert =
+            DeviceCertificate::issue(&intruder, [1; 16], [2; 16], &dev_kp.public(), 0).unwrap();
+        nd.certificate = Some(B64(cert.as_bytes().to_vec()));
+        let body = RegisterFinishRequest {
+            email: "zed@example.com".into(),
+            upload: B64(upload),
+            account: AccountKeys {
+                identity_public: B64(identity.public().to_bytes().to_vec()),
+                bundle: B64(vec![1]),
+                account_state: B64(vec![2]),
+                ksf: KsfParams {
+                    m_kib: k.m_kib(),
+                    t: k.t(),
+                    p: k.p(),
+                },
+            },
+            device: nd,
+        };
+        let (s, v) = app
+            .call(
+                Method::POST,
+                "/v1/auth/register/finish",
+                None,
+                Some(serde_json::to_value(body).unwrap()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("certificate"),
+            "{v}"
+        );
+        // nothing was stored
+        assert!(
+            app.state
+                .main
+                .user_by_email("zed@example.com")
+                .await
+                .is_err()
+        );
+    }
+
     // login with the existing device
     let r = login(&app, &a).await;
     assert_eq!(r.user_id, a.user_id);

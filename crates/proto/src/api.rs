@@ -548,3 +548,54 @@ mod schema {
     }
     impl utoipa::ToSchema for ApiError {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn b64_is_unpadded_base64url() {
+        let v = serde_json::to_value(B64(vec![0xfb, 0xff])).unwrap();
+        assert_eq!(v, "-_8");
+        let back: B64 = serde_json::from_value(v).unwrap();
+        assert_eq!(back.0, vec![0xfb, 0xff]);
+        assert!(serde_json::from_str::<B64>("\"-_8=\"").is_err());
+        assert!(serde_json::from_str::<B64>("\"+/8\"").is_err());
+        assert_eq!(format!("{:?}", B64(vec![1, 2, 3])), "B64(3 bytes)");
+    }
+
+    #[test]
+    fn device_ref_wire_form() {
+        let id: DeviceId = "67e55044-10b1-426f-9247-bb680e5fe0c8".parse().unwrap();
+        let v = serde_json::to_value(DeviceRef::Existing(id)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"existing": "67e55044-10b1-426f-9247-bb680e5fe0c8"})
+        );
+        let new: DeviceRef = serde_json::from_value(serde_json::json!({"new": {
+            "name": "laptop", "public_keys": "AAAA", "certificate": null}}))
+        .unwrap();
+        assert!(matches!(new, DeviceRef::New(d) if d.name == "laptop"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let t = SessionToken {
+            session_id: SessionId::new_random(),
+            token: "very-secret".into(),
+            expires_at: 1,
+        };
+        assert!(!format!("{t:?}").contains("very-secret"));
+        let s = DeviceShareResponse {
+            share: B64(vec![42; 32]),
+        };
+        assert_eq!(format!("{s:?}"), "DeviceShareResponse(***)");
+    }
+
+    #[test]
+    fn protocol_constants_are_stable() {
+        assert_eq!(OPAQUE_LOGIN_CONTEXT, b"coffer.api.v1.login");
+        assert_eq!(DEVICE_SHARE_PREFIX, b"coffer.device-share.v1");
+        assert_eq!(DEVICE_SHARE_LABEL, "device-share");
+    }
+}

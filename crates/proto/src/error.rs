@@ -67,8 +67,8 @@ impl ErrorCode {
     /// The HTTP status the server answers with for this code.
     pub const fn http_status(self) -> u16 {
         match self {
-            ErrorCode::Unauthorized | ErrorCode::MfaRequired => 401,
-            ErrorCode::Forbidden => 403,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden | ErrorCode::MfaRequired => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::InvalidRequest => 400,
@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn statuses() {
         assert_eq!(ErrorCode::Unauthorized.http_status(), 401);
-        assert_eq!(ErrorCode::MfaRequired.http_status(), 401);
+        assert_eq!(ErrorCode::MfaRequired.http_status(), 403);
         assert_eq!(ErrorCode::Forbidden.http_status(), 403);
         assert_eq!(ErrorCode::NotFound.http_status(), 404);
         assert_eq!(ErrorCode::Conflict.http_status(), 409);

@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use coffer_crypto::CryptoError;
+use coffer_crypto::chain::DeviceCertificate;
 use coffer_crypto::identity::PublicKeys;
 use coffer_crypto::opaque::{self, UserId as OpaqueUser};
 use coffer_proto::api::{
@@ -25,12 +26,12 @@ use coffer_proto::api::{
     RegisterStartRequest, RegisterStartResponse,
 };
 use coffer_proto::{DeviceId, DeviceState, UserId};
-use coffer_store::{AuditEvent, Credentials, NewDevice, NewUser, StoreError, User};
+use coffer_store::{AuditEvent, Credentials, NewDevice, NewUser, StoreError, User, ValuePointer};
 
 use crate::error::{ApiResult, ServerError};
 use crate::extract::{ClientAddr, Json};
 use crate::metrics;
-use crate::session::{Caller, create_session};
+use crate::session::{Caller, create_session, new_session};
 use crate::state::{AppState, PendingLogin};
 
 const KSF_SUFFIX_LEN: usize = 12;
@@ -106,19 +107,19 @@ fn check_new_device(d: &ApiNewDevice) -> ApiResult<()> {
     Ok(())
 }
 
-/// Creates a device with a fresh server share (sealed in the value store; the device row holds
-/// its pointer).
-pub(crate) async fn add_device(
+/// A device to store, with a fresh server share already sealed in the value store (the device
+/// row holds its pointer). If storing the device fails, delete the share with
+/// [`AppState::delete_sealed`].
+async fn prepare_device(
     state: &AppState,
     user: UserId,
+    id: DeviceId,
     d: &ApiNewDevice,
     device_state: DeviceState,
-    audit: &AuditEvent,
-) -> ApiResult<DeviceId> {
+) -> ApiResult<(NewDevice, ValuePointer)> {
     let share: [u8; 32] = coffer_crypto::secret::random_array().map_err(ServerError::internal)?;
     let share = zeroize::Zeroizing::new(share);
     let pointer = state.put_sealed(share.as_slice()).await?;
-    let id = DeviceId::new_random();
     let new = NewDevice {
         id,
         user_id: user,
@@ -128,14 +129,29 @@ pub(crate) async fn add_device(
         state: device_state,
         server_share: pointer.as_bytes().to_vec(),
     };
-    let mut event = audit.clone();
-    event.target = id.to_string();
-    event.details = serde_json::json!({ "state": device_state.as_str() });
-    if let Err(e) = state.main.create_device(&new, Some(&event)).await {
-        state.delete_sealed(pointer).await?;
-        return Err(e.into());
+    Ok((new, pointer))
+}
+
+/// Checks a device certificate, if the client sent one: it must parse, be issued by `identity`
+/// (the signing half of the identity public keys) and certify exactly the device's public keys.
+/// Returns the user and device ids it names, which the server then uses (so the certificate
+/// and the stored ids agree).
+fn certified_ids(d: &ApiNewDevice, identity: &[u8]) -> ApiResult<Option<(UserId, DeviceId)>> {
+    let Some(cert) = &d.certificate else {
+        return Ok(None);
+    };
+    let bad = |why: &str| ServerError::BadRequest(format!("device.certificate: {why}"));
+    let cert = DeviceCertificate::from_bytes(&cert.0).map_err(|_| bad("malformed"))?;
+    let identity = PublicKeys::from_bytes(identity).map_err(|_| bad("no identity key"))?;
+    cert.verify(&identity)
+        .map_err(|_| bad("not signed by the identity key"))?;
+    if cert.device_keys().to_bytes().as_slice() != d.public_keys.0.as_slice() {
+        return Err(bad("certifies other public keys"));
     }
-    Ok(id)
+    Ok(Some((
+        UserId::from_uuid(uuid::Uuid::from_bytes(*cert.user_id())),
+        DeviceId::from_uuid(uuid::Uuid::from_bytes(*cert.device_id())),
+    )))
 }
 
 fn addr_event(e: AuditEvent, addr: Option<std::net::IpAddr>) -> AuditEvent {
@@ -192,7 +208,9 @@ pub async fn register_finish(
     }
     check_new_device(&req.device)?;
 
-    let user_id = UserId::new_random();
+    // A self-certified first device names the user and device ids it was certified for.
+    let (user_id, device_id) = certified_ids(&req.device, &req.account.identity_public.0)?
+        .unwrap_or_else(|| (UserId::new_random(), DeviceId::new_random()));
     let new = NewUser {
         id: user_id,
         email: user.as_str().to_owned(),
@@ -203,39 +221,41 @@ pub async fn register_finish(
             signed_account_state: req.account.account_state.0.clone(),
         },
     };
-    let event = addr_event(
-        AuditEvent::new("user.register", user_id.to_string()).actor(user_id, None),
-        addr,
-    );
-    match state.main.create_user(&new, Some(&event)).await {
-        Ok(_) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(ServerError::Conflict("email already registered".into()));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let dev_event = addr_event(
-        AuditEvent::new("device.register", "").actor(user_id, None),
-        addr,
-    );
-    let device_id = add_device(
+    let (device, pointer) = prepare_device(
         &state,
         user_id,
+        device_id,
         &req.device,
         DeviceState::Trusted,
-        &dev_event,
     )
     .await?;
-    let login_event = addr_event(
-        AuditEvent::new("auth.login", user_id.to_string()).actor(user_id, Some(device_id)),
+    let (session_row, session) = new_session(&state, user_id, device.id, true)?;
+    let event = addr_event(
+        AuditEvent::new("user.register", user_id.to_string())
+            .actor(user_id, Some(device.id))
+            .details(serde_json::json!({
+                "device_id": device.id.to_string(),
+                "session_id": session_row.id.to_string(),
+            })),
         addr,
     );
-    let session = create_session(&state, user_id, device_id, true, Some(&login_event)).await?;
+    // user, first device and session in one transaction
+    if let Err(e) = state
+        .main
+        .register_account(&new, &device, Some(&session_row), Some(&event))
+        .await
+    {
+        state.delete_sealed(pointer).await?;
+        return Err(match e {
+            StoreError::Conflict(_) => ServerError::Conflict("email already registered".into()),
+            e => e.into(),
+        });
+    }
     Ok((
         StatusCode::CREATED,
         Json(LoginResult {
             user_id,
-            device_id,
+            device_id: device.id,
             device_state: DeviceState::Trusted,
             session,
             mfa_pending: false,
@@ -346,33 +366,59 @@ pub async fn login_finish(
     ::metrics::counter!(metrics::LOGINS).increment(1);
     let user = state.main.user(user_id).await?;
 
-    let (device_id, device_state) = match &req.device {
-        DeviceRef::Existing(id) => match state.main.device(*id).await {
-            Ok(d) if d.user_id == user_id && d.state != DeviceState::Revoked => (d.id, d.state),
-            Ok(d) if d.user_id == user_id => {
-                return Err(ServerError::Forbidden("this device is revoked"));
-            }
-            Ok(_) | Err(StoreError::NotFound) => return Err(ServerError::NotFound("device")),
-            Err(e) => return Err(e.into()),
-        },
+    let mfa_pending = user.mfa.enabled;
+    let login_event = |device_id: DeviceId, new_device: bool| {
+        addr_event(
+            AuditEvent::new("auth.login", user_id.to_string())
+                .actor(user_id, Some(device_id))
+                .details(serde_json::json!({
+                    "mfa_pending": mfa_pending,
+                    "new_device": new_device,
+                })),
+            addr,
+        )
+    };
+    let (device_id, device_state, session) = match &req.device {
+        DeviceRef::Existing(id) => {
+            let (id, st) = match state.main.device(*id).await {
+                Ok(d) if d.user_id == user_id && d.state != DeviceState::Revoked => (d.id, d.state),
+                Ok(d) if d.user_id == user_id => {
+                    return Err(ServerError::Forbidden("this device is revoked"));
+                }
+                Ok(_) | Err(StoreError::NotFound) => return Err(ServerError::NotFound("device")),
+                Err(e) => return Err(e.into()),
+            };
+            let event = login_event(id, false);
+            let session = create_session(&state, user_id, id, !mfa_pending, Some(&event)).await?;
+            (id, st, session)
+        }
         DeviceRef::New(d) => {
+            // a new device is pending; it and its session are stored in one transaction
             check_new_device(d)?;
-            let event = addr_event(
-                AuditEvent::new("device.register", "").actor(user_id, None),
-                addr,
-            );
-            let id = add_device(&state, user_id, d, DeviceState::Pending, &event).await?;
-            (id, DeviceState::Pending)
+            let id = match certified_ids(d, &user.credentials.identity_public_keys)? {
+                Some((u, _)) if u != user_id => {
+                    return Err(ServerError::BadRequest(
+                        "device.certificate: issued for another user".into(),
+                    ));
+                }
+                Some((_, id)) => id,
+                None => DeviceId::new_random(),
+            };
+            let (device, pointer) =
+                prepare_device(&state, user_id, id, d, DeviceState::Pending).await?;
+            let (row, session) = new_session(&state, user_id, device.id, !mfa_pending)?;
+            let event = login_event(device.id, true);
+            if let Err(e) = state
+                .main
+                .create_device_with_session(&device, &row, Some(&event))
+                .await
+            {
+                state.delete_sealed(pointer).await?;
+                return Err(e.into());
+            }
+            (device.id, DeviceState::Pending, session)
         }
     };
-    let mfa_pending = user.mfa.enabled;
-    let event = addr_event(
-        AuditEvent::new("auth.login", user_id.to_string())
-            .actor(user_id, Some(device_id))
-            .details(serde_json::json!({ "mfa_pending": mfa_pending })),
-        addr,
-    );
-    let session = create_session(&state, user_id, device_id, !mfa_pending, Some(&event)).await?;
     Ok(Json(LoginResult {
         user_id,
         device_id,

@@ -43,14 +43,13 @@ pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Creates a session for `user` on `device` and returns its token.
-pub async fn create_session(
+/// A session to store for `user` on `device`, and its bearer token.
+pub fn new_session(
     state: &AppState,
     user: UserId,
     device: DeviceId,
     mfa_verified: bool,
-    audit: Option<&AuditEvent>,
-) -> ApiResult<SessionToken> {
+) -> ApiResult<(NewSession, SessionToken)> {
     let (token, token_hash) = new_token()?;
     let ttl = i64::try_from(state.session_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let new = NewSession {
@@ -61,12 +60,25 @@ pub async fn create_session(
         expires_at: now().saturating_add(ttl),
         mfa_verified,
     };
-    let s = state.main.create_session(&new, audit).await?;
-    Ok(SessionToken {
-        session_id: s.id,
+    let out = SessionToken {
+        session_id: new.id,
         token,
-        expires_at: s.expires_at,
-    })
+        expires_at: new.expires_at,
+    };
+    Ok((new, out))
+}
+
+/// Creates a session for `user` on `device` and returns its token.
+pub async fn create_session(
+    state: &AppState,
+    user: UserId,
+    device: DeviceId,
+    mfa_verified: bool,
+    audit: Option<&AuditEvent>,
+) -> ApiResult<SessionToken> {
+    let (new, token) = new_session(state, user, device, mfa_verified)?;
+    state.main.create_session(&new, audit).await?;
+    Ok(token)
 }
 
 /// The authenticated caller of a request, whatever its MFA state.

@@ -159,9 +159,9 @@ pub fn data_key_id(id: KeyId) -> DataKeyId {
     DataKeyId::from_bytes(id.0)
 }
 
-/// Loads the data keyring from the main store's data-key rows (store `retired` = keyring
+/// The main store's data-key rows as the keyring reads them (store `retired` = keyring
 /// `previous`: still opens values not yet re-wrapped; rows of fully retired keys are deleted).
-/// `None` if there is no data key yet.
+/// Empty before the first data key.
 pub async fn load_keyring_rows(main: &MainStore) -> Result<Vec<DataKeyRow>, ServerError> {
     let keys = main.list_data_keys().await?;
     Ok(keys

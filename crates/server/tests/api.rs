@@ -13,8 +13,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use coffer_crypto::identity::KeyPair;
 use coffer_crypto::otp::Totp;
-use coffer_proto::DeviceState;
 use coffer_proto::api::{DEVICE_SHARE_LABEL, DeviceRef, LoginResult};
+use coffer_proto::{DeviceId, DeviceState};
 use coffer_server::devices::share_message;
 use coffer_server::throttle::ThrottleConfig;
 use common::*;
@@ -52,6 +52,74 @@ async fn signup_and_login(b: &Backend<'_>) {
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert_eq!(v["code"], "conflict");
+
+    // a certificate not signed by the account's identity key is refused
+    {
+        use coffer_crypto::chain::DeviceCertificate;
+        use coffer_proto::api::{AccountKeys, B64, KsfParams, RegisterFinishRequest};
+        let pw = coffer_crypto::Password::new("pw".into());
+        let user = coffer_crypto::opaque::UserId::from_email("zed@example.com").unwrap();
+        let (st, req) = coffer_crypto::opaque::client_register_start(&pw).unwrap();
+        let (_, v) = app
+            .call(
+                Method::POST,
+                "/v1/auth/register/start",
+                None,
+                Some(json!({"email": "zed@example.com", "request": b64(&req)})),
+            )
+            .await;
+        let k = coffer_crypto::opaque::KsfParams::FLOOR;
+        let (upload, _) = coffer_crypto::opaque::client_register_finish(
+            st,
+            &pw,
+            &unb64(&v["response"]),
+            &k,
+            &user,
+        )
+        .unwrap();
+        let identity = KeyPair::generate().unwrap();
+        let intruder = KeyPair::generate().unwrap();
+        let (dev_kp, mut nd) = new_device("laptop");
+        let cert =
+            DeviceCertificate::issue(&intruder, [1; 16], [2; 16], &dev_kp.public(), 0).unwrap();
+        nd.certificate = Some(B64(cert.as_bytes().to_vec()));
+        let body = RegisterFinishRequest {
+            email: "zed@example.com".into(),
+            upload: B64(upload),
+            account: AccountKeys {
+                identity_public: B64(identity.public().to_bytes().to_vec()),
+                bundle: B64(vec![1]),
+                account_state: B64(vec![2]),
+                ksf: KsfParams {
+                    m_kib: k.m_kib(),
+                    t: k.t(),
+                    p: k.p(),
+                },
+            },
+            device: nd,
+        };
+        let (s, v) = app
+            .call(
+                Method::POST,
+                "/v1/auth/register/finish",
+                None,
+                Some(serde_json::to_value(body).unwrap()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("certificate"),
+            "{v}"
+        );
+        // nothing was stored
+        assert!(
+            app.state
+                .main
+                .user_by_email("zed@example.com")
+                .await
+                .is_err()
+        );
+    }
 
     // login with the existing device
     let r = login(&app, &a).await;
@@ -94,15 +162,16 @@ async fn signup_and_login(b: &Backend<'_>) {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
-    let actions: Vec<String> = app
-        .audit_actions()
-        .await
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
-    assert!(actions.contains(&"user.register".to_owned()));
-    assert!(actions.contains(&"device.register".to_owned()));
-    assert!(actions.contains(&"auth.login".to_owned()));
+    let entries = app.audit_actions().await;
+    assert!(entries.iter().any(|e| e.action == "user.register"));
+    assert!(entries.iter().any(|e| e.action == "auth.login"
+        && e.details.contains("\"new_device\":true")
+        && e.actor_device_id == Some(r.device_id)));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == "auth.login" && e.details.contains("\"new_device\":false"))
+    );
 }
 
 async fn wrong_password_and_unknown_email_look_the_same(b: &Backend<'_>) {
@@ -358,52 +427,78 @@ async fn get_challenge(app: &TestApp, token: &str, device: &str) -> (StatusCode,
     (s, unb64(&v["challenge"]))
 }
 
+/// The device's signature over a challenge (the `device-share` proof).
+fn sign_share(kp: &KeyPair, challenge: &[u8], id: DeviceId) -> Vec<u8> {
+    let c: [u8; 32] = challenge.try_into().unwrap();
+    kp.sign(DEVICE_SHARE_LABEL, &share_message(&c, id))
+        .unwrap()
+        .to_vec()
+}
+
+/// `POST /v1/devices/{device}/share` with this challenge and signature.
+async fn ask_share(
+    app: &TestApp,
+    token: &str,
+    device: &str,
+    challenge: &[u8],
+    signature: &[u8],
+) -> (StatusCode, Value) {
+    app.post(
+        &format!("/v1/devices/{device}/share"),
+        token,
+        json!({"challenge": b64(challenge), "signature": b64(signature)}),
+    )
+    .await
+}
+
+/// A fresh challenge, signed by `kp` as device `id`, exchanged for the share (must succeed).
+async fn fetch_share(app: &TestApp, token: &str, id: DeviceId, kp: &KeyPair) -> Vec<u8> {
+    let dev = id.to_string();
+    let (_, c) = get_challenge(app, token, &dev).await;
+    let (s, v) = ask_share(app, token, &dev, &c, &sign_share(kp, &c, id)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    unb64(&v["share"])
+}
+
 async fn device_share_challenge_response(b: &Backend<'_>) {
     let app = app(b).await;
     let a = register(&app, "ivy@example.com", "pw ivy").await;
     let dev = a.device_id.to_string();
-    let sign = |kp: &KeyPair, c: &[u8], id| {
-        let c: [u8; 32] = c.try_into().unwrap();
-        kp.sign(DEVICE_SHARE_LABEL, &share_message(&c, id)).unwrap()
-    };
 
     let (s, c) = get_challenge(&app, &a.token, &dev).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(c.len(), 32);
-    let sig = sign(&a.device, &c, a.device_id);
-    let body = json!({"challenge": b64(&c), "signature": b64(&sig)});
-    let (s, v) = app
-        .post(&format!("/v1/devices/{dev}/share"), &a.token, body.clone())
-        .await;
+    let sig = sign_share(&a.device, &c, a.device_id);
+    let (s, v) = ask_share(&app, &a.token, &dev, &c, &sig).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let share = unb64(&v["share"]);
     assert_eq!(share.len(), 32);
 
     // replaying the same challenge and signature
-    let (s, v) = app
-        .post(&format!("/v1/devices/{dev}/share"), &a.token, body)
-        .await;
+    let (s, v) = ask_share(&app, &a.token, &dev, &c, &sig).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
 
     // a signature by another key
     let (_, c) = get_challenge(&app, &a.token, &dev).await;
     let other = KeyPair::generate().unwrap();
-    let (s, _) = app
-        .post(
-            &format!("/v1/devices/{dev}/share"),
-            &a.token,
-            json!({"challenge": b64(&c), "signature": b64(&sign(&other, &c, a.device_id))}),
-        )
-        .await;
+    let (s, _) = ask_share(
+        &app,
+        &a.token,
+        &dev,
+        &c,
+        &sign_share(&other, &c, a.device_id),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // the challenge was consumed by the failed attempt
-    let (s, _) = app
-        .post(
-            &format!("/v1/devices/{dev}/share"),
-            &a.token,
-            json!({"challenge": b64(&c), "signature": b64(&sign(&a.device, &c, a.device_id))}),
-        )
-        .await;
+    let (s, _) = ask_share(
+        &app,
+        &a.token,
+        &dev,
+        &c,
+        &sign_share(&a.device, &c, a.device_id),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // a signature with another label does not verify
@@ -413,13 +508,7 @@ async fn device_share_challenge_response(b: &Backend<'_>) {
         .device
         .sign("grant", &share_message(&c32, a.device_id))
         .unwrap();
-    let (s, _) = app
-        .post(
-            &format!("/v1/devices/{dev}/share"),
-            &a.token,
-            json!({"challenge": b64(&c), "signature": b64(&wrong_label)}),
-        )
-        .await;
+    let (s, _) = ask_share(&app, &a.token, &dev, &c, &wrong_label).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // a session of another device cannot ask for this device's share
@@ -430,38 +519,18 @@ async fn device_share_challenge_response(b: &Backend<'_>) {
     assert_eq!(s, StatusCode::FORBIDDEN);
     // ... nor reuse a challenge issued to the first device's session
     let (_, c) = get_challenge(&app, &a.token, &dev).await;
-    let (s, _) = app
-        .post(
-            &format!("/v1/devices/{dev}/share"),
-            &phone.session.token,
-            json!({"challenge": b64(&c), "signature": b64(&sign(&a.device, &c, a.device_id))}),
-        )
-        .await;
+    let sig = sign_share(&a.device, &c, a.device_id);
+    let (s, _) = ask_share(&app, &phone.session.token, &dev, &c, &sig).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // the phone gets its own, different share
-    let pdev = phone.device_id.to_string();
-    let (_, c) = get_challenge(&app, &phone.session.token, &pdev).await;
-    let (s, v) = app
-        .post(
-            &format!("/v1/devices/{pdev}/share"),
-            &phone.session.token,
-            json!({"challenge": b64(&c), "signature": b64(&sign(&phone_kp, &c, phone.device_id))}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    assert_ne!(unb64(&v["share"]), share);
+    let phone_share = fetch_share(&app, &phone.session.token, phone.device_id, &phone_kp).await;
+    assert_ne!(phone_share, share);
 
     // the same share again after a fresh challenge
-    let (_, c) = get_challenge(&app, &a.token, &dev).await;
-    let (s, v) = app
-        .post(
-            &format!("/v1/devices/{dev}/share"),
-            &a.token,
-            json!({"challenge": b64(&c), "signature": b64(&sign(&a.device, &c, a.device_id))}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(unb64(&v["share"]), share);
+    assert_eq!(
+        fetch_share(&app, &a.token, a.device_id, &a.device).await,
+        share
+    );
 
     let actions: Vec<String> = app
         .audit_actions()
@@ -1073,28 +1142,7 @@ async fn data_key_rotation(b: &Backend<'_>) {
     let app = app(b).await;
     let a = register(&app, "nina@example.com", "pw nina").await;
     let (totp, _) = enable_mfa(&app, &a.token).await;
-    let dev = a.device_id.to_string();
-    let fetch_share = |token: String| {
-        let app = &app;
-        let dev = dev.clone();
-        let kp = &a.device;
-        let id = a.device_id;
-        async move {
-            let (_, c) = get_challenge(app, &token, &dev).await;
-            let c: [u8; 32] = c.as_slice().try_into().unwrap();
-            let sig = kp.sign(DEVICE_SHARE_LABEL, &share_message(&c, id)).unwrap();
-            let (s, v) = app
-                .post(
-                    &format!("/v1/devices/{dev}/share"),
-                    &token,
-                    json!({"challenge": b64(&c), "signature": b64(&sig)}),
-                )
-                .await;
-            assert_eq!(s, StatusCode::OK);
-            unb64(&v["share"])
-        }
-    };
-    let before = fetch_share(a.token.clone()).await;
+    let before = fetch_share(&app, &a.token, a.device_id, &a.device).await;
     let keys_before = app.state.main.list_data_keys().await.unwrap();
     assert_eq!(keys_before.len(), 1);
 
@@ -1103,7 +1151,10 @@ async fn data_key_rotation(b: &Backend<'_>) {
         .unwrap();
     assert_eq!(app.state.main.list_data_keys().await.unwrap().len(), 2);
     // old values still open before the re-wrap
-    assert_eq!(fetch_share(a.token.clone()).await, before);
+    assert_eq!(
+        fetch_share(&app, &a.token, a.device_id, &a.device).await,
+        before
+    );
     let report = coffer_server::jobs::rewrap_and_retire(&app.state)
         .await
         .unwrap();
@@ -1121,7 +1172,10 @@ async fn data_key_rotation(b: &Backend<'_>) {
         0
     );
     // everything still opens under the new key
-    assert_eq!(fetch_share(a.token.clone()).await, before);
+    assert_eq!(
+        fetch_share(&app, &a.token, a.device_id, &a.device).await,
+        before
+    );
     let r = login(&app, &a).await;
     let (s, _) = app
         .post(

@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use coffer_crypto::Password;
+use coffer_crypto::chain::DeviceCertificate;
 use coffer_crypto::identity::KeyPair;
 use coffer_crypto::opaque::{self, KsfParams as OpaqueKsf, UserId as OpaqueUser};
 use coffer_proto::api::{
@@ -223,7 +224,15 @@ pub async fn register(app: &TestApp, email: &str, password: &str) -> Account {
     let (upload, _export) =
         opaque::client_register_finish(st, &pw, &resp.response.0, &ksf(), &user).unwrap();
     let identity = KeyPair::generate().unwrap();
-    let (device, nd) = new_device("laptop");
+    let (device, mut nd) = new_device("laptop");
+    // the first device self-certifies, with ids the client picks
+    let (uid, did) = (
+        *uuid::Uuid::new_v4().as_bytes(),
+        *uuid::Uuid::new_v4().as_bytes(),
+    );
+    let cert =
+        DeviceCertificate::issue(&identity, uid, did, &device.public(), 1_700_000_000).unwrap();
+    nd.certificate = Some(B64(cert.as_bytes().to_vec()));
     let body = RegisterFinishRequest {
         email: email.to_owned(),
         upload: B64(upload),
@@ -246,6 +255,12 @@ pub async fn register(app: &TestApp, email: &str, password: &str) -> Account {
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let r: LoginResult = serde_json::from_value(v).unwrap();
     assert!(!r.mfa_pending);
+    assert_eq!(
+        r.user_id.as_uuid().as_bytes(),
+        &uid,
+        "ids taken from the certificate"
+    );
+    assert_eq!(r.device_id.as_uuid().as_bytes(), &did);
     Account {
         email: email.to_owned(),
         password: password.to_owned(),

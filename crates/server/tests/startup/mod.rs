@@ -155,3 +155,41 @@ async fn serves_tls() {
         .to_string();
     assert!(err.contains("TLS"), "{err}");
 }
+
+#[tokio::test]
+async fn rotate_data_key_command() {
+    use coffer_server::cli::{ServerCommand, ServerSubcommand};
+    use coffer_server::config::ServerArgs;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path());
+    let state = startup::open_state(&config).await.unwrap();
+    let pointer = state.put_sealed(b"a sealed value").await.unwrap();
+    let before = state.main.list_data_keys().await.unwrap();
+    state.main.close().await;
+    state.values.close().await;
+    drop(state);
+
+    let cmd = ServerCommand {
+        args: ServerArgs {
+            data_dir: Some(config.data_dir.clone()),
+            database_url: Some(config.database_url.expose().to_owned()),
+            value_store_url: Some(config.value_store_url.expose().to_owned()),
+            ..ServerArgs::default()
+        },
+        command: Some(ServerSubcommand::RotateDataKey),
+    };
+    coffer_server::cli::run(cmd).await.unwrap();
+
+    let state = startup::open_state(&config).await.unwrap();
+    let after = state.main.list_data_keys().await.unwrap();
+    assert_eq!(after.len(), 1, "the old key is retired");
+    assert_ne!(after[0].id, before[0].id);
+    let stored = state.values.get(pointer).await.unwrap();
+    assert_eq!(
+        stored.data_key_id, after[0].id,
+        "re-wrapped under the new key"
+    );
+    let plain = state.open_sealed(pointer).await.unwrap();
+    assert_eq!(plain.expose_secret(), b"a sealed value");
+}

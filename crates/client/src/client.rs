@@ -332,10 +332,12 @@ impl Client {
         let bundle = account::seal_bundle(&kek, &email, &identity)?;
         let state = AccountState::new(ksf, identity.public(), &email)?.sign(&identity)?;
         let device = KeyPair::generate()?;
-        // The API does not let the client name its ids, so the certificate carries ids the
-        // client chose (see the crate documentation).
-        let cert_user = *UserId::new_random().as_uuid().as_bytes();
-        let cert_device = *DeviceId::new_random().as_uuid().as_bytes();
+        // The client picks the user and device ids; the certificate names them and the server
+        // takes them from it (docs/api.md, `NewDevice.certificate`).
+        let user_id = UserId::new_random();
+        let device_id = DeviceId::new_random();
+        let cert_user = *user_id.as_uuid().as_bytes();
+        let cert_device = *device_id.as_uuid().as_bytes();
         let cert = DeviceCertificate::issue(
             &identity,
             cert_user,
@@ -364,6 +366,11 @@ impl Client {
                 },
             )
             .await?;
+        if result.user_id != user_id || result.device_id != device_id {
+            return Err(ClientError::Protocol(
+                "the server did not register the ids named in the device certificate".into(),
+            ));
+        }
         self.cfg.email = Some(email.clone());
         self.cfg.device_name = Some(device_name);
         self.profile.save_device_key(result.device_id, &device)?;

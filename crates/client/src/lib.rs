@@ -12,13 +12,11 @@
 //! - [`http`]: the JSON transport and the uniform error body;
 //! - [`ClientError`]: one error type; server refusals keep the server's stable code.
 //!
-//! ## Known gap in the API
+//! ## Ids chosen by the client
 //!
-//! A device certificate (`coffer_crypto::chain`) binds the user id and the device id, but
-//! `POST /v1/auth/register/finish` gives the client no way to name them, and the server assigns
-//! both. The first device's certificate therefore carries ids chosen at random by the client; a
-//! later API revision should either take the ids from the certificate or accept the certificate
-//! after registration.
+//! At signup the client picks the user id and the first device's id and names them in the
+//! device certificate (`coffer_crypto::chain`), which the identity key signs; the server takes
+//! both ids from the certificate, and the client checks the answer names the same ids.
 
 #![forbid(unsafe_code)]
 

@@ -82,7 +82,15 @@ fn handle(f: &mut Fake, path: &str, body: &[u8]) -> (u16, Value) {
             let r: RegisterFinishRequest = serde_json::from_value(v).unwrap();
             f.file = Some(opaque::server_register_finish(&r.upload.0).unwrap());
             f.account = Some(r.account);
-            (201, login_result())
+            // like the real server: the ids named in the device certificate
+            let cert = coffer_crypto::chain::DeviceCertificate::from_bytes(
+                &r.device.certificate.unwrap().0,
+            )
+            .unwrap();
+            let mut out = login_result();
+            out["user_id"] = json!(uuid::Uuid::from_bytes(*cert.user_id()).to_string());
+            out["device_id"] = json!(uuid::Uuid::from_bytes(*cert.device_id()).to_string());
+            (201, out)
         }
         "/v1/auth/login/start" => {
             let r: LoginStartRequest = serde_json::from_value(v).unwrap();

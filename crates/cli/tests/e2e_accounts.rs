@@ -154,6 +154,42 @@ fn accounts_devices_sessions_and_no_plaintext() {
     assert_eq!(again["device_state"], "pending");
     assert_ne!(again["device_id"], laptop_device.as_str());
 
+    // without the test knob, a new account gets the default KSF (m = 64 MiB, t = 3), and a
+    // login checks the signed state against it
+    let dflt = User::new(&server, "default-ksf");
+    typed.push(dflt.password.clone());
+    let out = dflt
+        .command(&[
+            "--json",
+            "signup",
+            "--email",
+            &dflt.email,
+            "--password-stdin",
+        ])
+        .env_remove("COFFER_TEST_KSF")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            let mut i = c.stdin.take().unwrap();
+            writeln!(i, "{}", dflt.password)?;
+            drop(i);
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    dflt.run(&["logout"]).success();
+    dflt.login().success();
+    let cfg: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dflt.config.path().join("profiles/default/profile.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        cfg["ksf"],
+        serde_json::json!({"m_kib": 65536, "t": 3, "p": 1})
+    );
+
     // someone else, for the scan
     let bob = User::new(&server, "bob");
     typed.push(bob.password.clone());

@@ -258,6 +258,25 @@ fn root_of(body: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// What a compact manifest's header names ([`Manifest::compact_header`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactHeader {
+    /// The workspace.
+    pub workspace: Id16,
+    /// The vault.
+    pub vault: Id16,
+    /// The vault key epoch.
+    pub epoch: u32,
+    /// The counter.
+    pub counter: u64,
+    /// The previous manifest's root.
+    pub prev_root: [u8; 32],
+    /// The signer's Ed25519 key.
+    pub signer: [u8; 32],
+    /// The number of entries.
+    pub items: u32,
+}
+
 /// A signed vault manifest. Build with [`ManifestBody::sign`] or parse with
 /// [`Manifest::from_bytes`]; check with [`verify_manifest`] before trusting anything in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,6 +349,87 @@ impl Manifest {
         Ok(Self {
             body,
             signer,
+            signature,
+            root,
+        })
+    }
+
+    /// The **compact form** used on the wire (protocol.md §13.5): the header (with the entry
+    /// count) and the signature, without the entry list. A client that holds the items rebuilds
+    /// the entries and calls [`Manifest::from_compact`]; the signature then checks the rebuilt
+    /// list, so a server that serves items differing from what the writer signed is caught by
+    /// [`verify_manifest`] (`BadSignature`) — it cannot choose the entries.
+    pub fn to_compact(&self) -> Result<Vec<u8>> {
+        let full = self.to_bytes()?;
+        let mut out = Vec::with_capacity(HEADER_LEN + SIGNATURE_LEN);
+        out.extend_from_slice(full.get(..HEADER_LEN).ok_or(CryptoError::Length(WHAT))?);
+        out.extend_from_slice(&self.signature);
+        Ok(out)
+    }
+
+    /// The counter, epoch, ids and count named by a compact form, without the entries (for the
+    /// server, which stores compact manifests and checks only their counters).
+    pub fn compact_header(compact: &[u8]) -> Result<CompactHeader> {
+        if compact.len() != HEADER_LEN + SIGNATURE_LEN {
+            return Err(CryptoError::Truncated {
+                what: WHAT,
+                at: compact.len(),
+                needed: HEADER_LEN + SIGNATURE_LEN,
+            });
+        }
+        let mut r = Reader::new(WHAT, compact);
+        let version = r.u8()?;
+        if version != MANIFEST_VERSION {
+            return Err(CryptoError::UnknownVersion {
+                what: WHAT,
+                version,
+            });
+        }
+        let workspace = r.array::<16>()?;
+        let vault = r.array::<16>()?;
+        let epoch = r.u32()?;
+        let counter = r.u64()?;
+        let prev_root = r.array::<32>()?;
+        let signer = r.array::<32>()?;
+        let items = r.u32()?;
+        Ok(CompactHeader {
+            workspace,
+            vault,
+            epoch,
+            counter,
+            prev_root,
+            signer,
+            items,
+        })
+    }
+
+    /// Rebuilds a manifest from its compact form and the entries the client holds (any order).
+    /// Fails with `Malformed` when the count differs from the compact header's or the entries
+    /// break the body rules; the signature is checked later by [`verify_manifest`].
+    pub fn from_compact(compact: &[u8], mut entries: Vec<ManifestEntry>) -> Result<Self> {
+        let h = Self::compact_header(compact)?;
+        if usize::try_from(h.items).ok() != Some(entries.len()) {
+            return Err(CryptoError::Integrity {
+                reason: "vault items differ from the manifest (item count)",
+            });
+        }
+        entries.sort_unstable_by_key(|e| e.item);
+        let body = ManifestBody {
+            workspace: h.workspace,
+            vault: h.vault,
+            epoch: h.epoch,
+            counter: h.counter,
+            prev_root: h.prev_root,
+            entries,
+        };
+        check_body(&body)?;
+        let encoded = encode_body(&body, &h.signer)?;
+        let root = root_of(&encoded);
+        let mut signature = [0u8; SIGNATURE_LEN];
+        signature.copy_from_slice(compact.get(HEADER_LEN..).ok_or(CryptoError::Length(WHAT))?);
+        Ok(Self {
+            body,
+            signer: h.signer,
             signature,
             root,
         })
@@ -672,6 +772,44 @@ mod tests {
         let back = Manifest::from_bytes(&bytes).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.to_bytes().unwrap(), bytes);
+    }
+
+    #[test]
+    fn compact_form_round_trips_and_binds_entries() {
+        let m = genesis();
+        let me = *signer().public().signing();
+        let compact = m.to_compact().unwrap();
+        assert_eq!(compact.len(), HEADER_LEN + SIGNATURE_LEN);
+        let h = Manifest::compact_header(&compact).unwrap();
+        assert_eq!((h.counter, h.epoch, h.items), (0, 1, 2));
+        // entries in any order rebuild the same manifest
+        let back = Manifest::from_compact(&compact, vec![entry(3, 1), entry(1, 2)]).unwrap();
+        assert_eq!(back, m);
+        verify_manifest(&back, &[1; 16], &[2; 16], &[me], None).unwrap();
+        // another revision of one item: same count, but the signature no longer verifies
+        let moved = Manifest::from_compact(&compact, vec![entry(3, 2), entry(1, 2)]).unwrap();
+        assert_eq!(
+            verify_manifest(&moved, &[1; 16], &[2; 16], &[me], None).unwrap_err(),
+            CryptoError::BadSignature { what: WHAT }
+        );
+        // an item dropped or added: the count differs
+        assert!(matches!(
+            Manifest::from_compact(&compact, vec![entry(1, 2)]).unwrap_err(),
+            CryptoError::Integrity { .. }
+        ));
+        // duplicated item
+        assert!(matches!(
+            Manifest::from_compact(&compact, vec![entry(1, 2), entry(1, 2)]).unwrap_err(),
+            CryptoError::Malformed { .. }
+        ));
+        // truncated / wrong version
+        assert!(Manifest::compact_header(&compact[1..]).is_err());
+        let mut v = compact.clone();
+        v[0] = 2;
+        assert!(matches!(
+            Manifest::compact_header(&v).unwrap_err(),
+            CryptoError::UnknownVersion { .. }
+        ));
     }
 
     #[test]

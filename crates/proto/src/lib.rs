@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod role;
 pub mod state;
+pub mod vault;
 
 pub use error::{ApiError, ErrorCode, ErrorCodeParseError};
 pub use ids::{
@@ -18,3 +19,4 @@ pub use ids::{
 };
 pub use role::{Role, RoleParseError};
 pub use state::{DeviceState, InviteState, StateParseError};
+pub use vault::{VaultRole, VaultRoleParseError};

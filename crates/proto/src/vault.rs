@@ -1,0 +1,384 @@
+//! Wire types of vaults, items, sync and attachments (`docs/protocol.md` §14–§16).
+//!
+//! Everything the server stores about a local vault's content is ciphertext the client made:
+//! the vault's own record (item [`VAULT_RECORD_ITEM`]), every item as a sealed item
+//! (`coffer_crypto::item::SealedItem`), vault-key grants, and the signed manifest in its
+//! *compact* form (header and signature without the entry list, which the client rebuilds from
+//! the items it holds). The server sees ids, revisions, epochs, counters and sizes; nothing else.
+//!
+//! The sync answer is not JSON but a stream of binary frames ([`SyncFrameKind`]), so it can be
+//! written row by row and compresses its framing; its layout is in protocol.md §15.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::api::B64;
+use crate::ids::{DeviceId, ItemId, UserId, VaultId, WorkspaceId};
+
+/// The item id of a vault's own record (its encrypted name and description): the nil UUID.
+/// It is written, revised and covered by the manifest like any item, and cannot be deleted.
+pub const VAULT_RECORD_ITEM: ItemId = ItemId::from_uuid(uuid::Uuid::nil());
+
+/// The first key epoch of a vault.
+pub const FIRST_EPOCH: u32 = 1;
+
+/// Content type of the sync answer.
+pub const SYNC_CONTENT_TYPE: &str = "application/vnd.coffer.sync.v1";
+
+/// Content type of attachment uploads and downloads.
+pub const ATTACHMENT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// A member's role in one vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub enum VaultRole {
+    /// Reads items.
+    Viewer,
+    /// Reads and writes items.
+    Editor,
+    /// Reads and writes items, renames, shares and deletes the vault.
+    Manager,
+}
+
+impl VaultRole {
+    /// Every vault role, from the least to the most powerful.
+    pub const ALL: [VaultRole; 3] = [VaultRole::Viewer, VaultRole::Editor, VaultRole::Manager];
+
+    /// The stable string form: `viewer|editor|manager`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            VaultRole::Viewer => "viewer",
+            VaultRole::Editor => "editor",
+            VaultRole::Manager => "manager",
+        }
+    }
+
+    /// Whether this role may write items.
+    pub const fn can_write(self) -> bool {
+        matches!(self, VaultRole::Editor | VaultRole::Manager)
+    }
+}
+
+/// A string that is not one of the vault role names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown vault role {value:?}: expected one of viewer, editor, manager")]
+pub struct VaultRoleParseError {
+    /// The rejected input (cut to 64 characters).
+    pub value: String,
+}
+
+impl fmt::Display for VaultRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for VaultRole {
+    type Err = VaultRoleParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        VaultRole::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| VaultRoleParseError {
+                value: s.chars().take(64).collect(),
+            })
+    }
+}
+
+impl Serialize for VaultRole {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for VaultRole {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Who a vault-key grant is sealed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+pub enum GrantRecipient {
+    /// One device's X25519 key.
+    Device(DeviceId),
+    /// A user's identity X25519 key (opened after a password login on a new device).
+    User(UserId),
+}
+
+/// A vault-key grant as uploaded and as served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct VaultGrant {
+    /// To whom it is sealed.
+    pub recipient: GrantRecipient,
+    /// The vault key epoch it carries.
+    pub epoch: u32,
+    /// The grant bytes (`coffer_crypto::grant`, protocol.md §5.3).
+    pub grant: B64,
+}
+
+/// `POST /v1/vaults`: a new local vault.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CreateVaultRequest {
+    /// Chosen by the client (it is in every context of the vault).
+    pub vault_id: VaultId,
+    /// The workspace, or none for a personal vault (workspace id 16 zero bytes in contexts).
+    pub workspace_id: Option<WorkspaceId>,
+    /// The vault's record ([`VAULT_RECORD_ITEM`], revision 1, epoch [`FIRST_EPOCH`]), sealed.
+    pub record: B64,
+    /// The genesis manifest (counter 0, one entry: the record), compact form.
+    pub manifest: B64,
+    /// Vault-key grants: at least one to the creating device and one to its user.
+    pub grants: Vec<VaultGrant>,
+}
+
+/// A vault as the server sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct VaultInfo {
+    /// Its id.
+    pub vault_id: VaultId,
+    /// Its workspace (none: personal).
+    pub workspace_id: Option<WorkspaceId>,
+    /// The current key epoch.
+    pub epoch: u32,
+    /// The counter of its current manifest.
+    pub counter: u64,
+    /// The caller's role in it.
+    pub role: VaultRole,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// `POST /v1/vaults/{id}/items`: write (create, edit, restore or delete) one item.
+///
+/// The write applies only if the vault's manifest counter is still `base_counter` and the
+/// item's revision is still `base_revision` (0: the item must not exist); otherwise `409
+/// conflict` and nothing changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct WriteItemRequest {
+    /// The item (client-chosen for a new one).
+    pub item_id: ItemId,
+    /// The vault manifest counter the write is based on.
+    pub base_counter: u64,
+    /// The item revision the write is based on (0 for a new item).
+    pub base_revision: u64,
+    /// The new revision (`base_revision + 1`).
+    pub revision: u64,
+    /// The key epoch the item is sealed under.
+    pub epoch: u32,
+    /// The sealed item; `None` deletes the item (the manifest no longer lists it).
+    pub sealed: Option<B64>,
+    /// The new manifest (counter `base_counter + 1`), compact form.
+    pub manifest: B64,
+}
+
+/// Answer to [`WriteItemRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct WriteItemResponse {
+    /// The vault's manifest counter now.
+    pub counter: u64,
+    /// The item's revision now.
+    pub revision: u64,
+}
+
+/// One kept revision of an item (`GET /v1/vaults/{v}/items/{i}/revisions`, newest first).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ItemRevision {
+    /// The revision number.
+    pub revision: u64,
+    /// Its key epoch.
+    pub epoch: u32,
+    /// The vault manifest counter of the write that made it.
+    pub counter: u64,
+    /// The sealed item of that revision; `None` for a deletion.
+    pub sealed: Option<B64>,
+    /// Unix seconds (server clock; informative only, never trusted for ordering).
+    pub created_at: i64,
+}
+
+/// `POST /v1/sync`: what the client already holds, per vault: the manifest counter it last
+/// verified (0 or absent: send everything).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct SyncRequest {
+    /// Vault id → counter held.
+    pub vaults: BTreeMap<VaultId, u64>,
+}
+
+/// The frame kinds of the sync stream (protocol.md §15): `kind:u8 ‖ len:u32 BE ‖ payload`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncFrameKind {
+    /// JSON [`SyncVault`]; the vault's item frames follow it.
+    Vault,
+    /// `item id:16 ‖ revision:u64 ‖ epoch:u32 ‖ counter:u64 ‖ flags:u8 ‖ sealed item bytes`
+    /// (flags bit 0: deleted, then no sealed bytes follow).
+    Item,
+    /// `vault id:16`: the vault is gone (deleted, or the caller lost access): forget it.
+    Gone,
+    /// JSON [`SyncEnd`]; always the last frame (a stream without it was cut).
+    End,
+}
+
+impl SyncFrameKind {
+    /// The byte on the wire.
+    pub const fn code(self) -> u8 {
+        match self {
+            SyncFrameKind::Vault => 0x01,
+            SyncFrameKind::Item => 0x02,
+            SyncFrameKind::Gone => 0x03,
+            SyncFrameKind::End => 0xFF,
+        }
+    }
+
+    /// The kind of a wire byte.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0x01 => Some(SyncFrameKind::Vault),
+            0x02 => Some(SyncFrameKind::Item),
+            0x03 => Some(SyncFrameKind::Gone),
+            0xFF => Some(SyncFrameKind::End),
+            _ => None,
+        }
+    }
+}
+
+/// Largest sync frame payload a client accepts (a sealed item is far smaller).
+pub const SYNC_MAX_FRAME: u32 = 16 * 1024 * 1024;
+
+/// Length of an item frame's fixed part.
+pub const SYNC_ITEM_HEADER_LEN: usize = 16 + 8 + 4 + 8 + 1;
+
+/// Item frame flag: the item is deleted.
+pub const SYNC_ITEM_DELETED: u8 = 0x01;
+
+/// The header frame of one vault in the sync stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct SyncVault {
+    /// Its id.
+    pub vault_id: VaultId,
+    /// Its workspace (none: personal).
+    pub workspace_id: Option<WorkspaceId>,
+    /// The current key epoch.
+    pub epoch: u32,
+    /// The counter of the current manifest.
+    pub counter: u64,
+    /// The caller's role.
+    pub role: VaultRole,
+    /// True when the item frames that follow are every live item (the client held nothing, or
+    /// held a counter the server does not have); false when they are only the changes after
+    /// the client's counter, tombstones included.
+    pub full: bool,
+    /// The current manifest, compact form.
+    pub manifest: B64,
+    /// The vault-key grants addressed to the calling device or its user, every epoch.
+    pub grants: Vec<VaultGrant>,
+    /// Public keys and certificates of the devices that signed the manifest or the grants
+    /// (so the client can check them against the identity it pinned).
+    pub signers: Vec<SignerDevice>,
+}
+
+/// A device that signed something in a vault, with its certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct SignerDevice {
+    /// The device.
+    pub device_id: DeviceId,
+    /// Its user.
+    pub user_id: UserId,
+    /// Its certificate (protocol.md §5.4), signed by its user's identity key.
+    pub certificate: B64,
+}
+
+/// The last frame of a sync stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct SyncEnd {
+    /// Vault frames sent.
+    pub vaults: u64,
+    /// Item frames sent.
+    pub items: u64,
+}
+
+/// `POST /v1/devices/{id}/certificate`: a pending device of the caller, certified by the
+/// caller's identity key after a password login (protocol.md §14.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CertifyDeviceRequest {
+    /// The device certificate (protocol.md §5.4).
+    pub certificate: B64,
+}
+
+/// A device of a user with its certificate (`GET /v1/users/{id}/devices`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct UserDevice {
+    /// The device.
+    pub device_id: DeviceId,
+    /// Its state.
+    pub state: crate::state::DeviceState,
+    /// Its public keys (protocol.md §5.1).
+    pub public_keys: B64,
+    /// Its certificate, once certified.
+    pub certificate: Option<B64>,
+}
+
+/// Answer to an attachment upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AttachmentStored {
+    /// Bytes stored (the encrypted stream's length).
+    pub size: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_roles_have_stable_forms() {
+        for r in VaultRole::ALL {
+            assert_eq!(r.as_str().parse::<VaultRole>().unwrap(), r);
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<VaultRole>(&json).unwrap(), r);
+        }
+        assert!("Editor".parse::<VaultRole>().is_err());
+        assert!(VaultRole::Editor.can_write() && !VaultRole::Viewer.can_write());
+    }
+
+    #[test]
+    fn frame_codes_round_trip() {
+        for k in [
+            SyncFrameKind::Vault,
+            SyncFrameKind::Item,
+            SyncFrameKind::Gone,
+            SyncFrameKind::End,
+        ] {
+            assert_eq!(SyncFrameKind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(SyncFrameKind::from_code(0x00), None);
+    }
+
+    #[test]
+    fn grant_recipient_json_form() {
+        let u = UserId::from_uuid(uuid::Uuid::nil());
+        let json = serde_json::to_string(&GrantRecipient::User(u)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"user","id":"00000000-0000-0000-0000-000000000000"}"#
+        );
+    }
+}

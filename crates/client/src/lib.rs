@@ -8,6 +8,7 @@
 //!   MFA enrolment, workspaces, members, invites, devices, sessions, audit);
 //! - [`profile`]: where a profile keeps its files (`profiles/NAME/`, 0600 files);
 //! - [`account`]: the signed account state and the account bundle, byte by byte;
+//! - [`generate`]: random passwords and EFF-list passphrases with their entropy;
 //! - [`ksf`]: the Argon2id floor the client enforces whatever the server says;
 //! - [`http`]: the JSON transport and the uniform error body;
 //! - [`ClientError`]: one error type; server refusals keep the server's stable code.
@@ -23,6 +24,7 @@
 pub mod account;
 mod client;
 pub mod error;
+pub mod generate;
 pub mod http;
 pub mod ksf;
 pub mod profile;

@@ -8,6 +8,8 @@
 //!   MFA enrolment, workspaces, members, invites, devices, sessions, audit);
 //! - [`profile`]: where a profile keeps its files (`profiles/NAME/`, 0600 files);
 //! - [`account`]: the signed account state and the account bundle, byte by byte;
+//! - [`generate`]: random passwords and EFF-list passphrases with their entropy;
+//! - [`model`]: the item model (login, note, secret, card, identity) and its sealed fields;
 //! - [`ksf`]: the Argon2id floor the client enforces whatever the server says;
 //! - [`http`]: the JSON transport and the uniform error body;
 //! - [`ClientError`]: one error type; server refusals keep the server's stable code.
@@ -23,12 +25,15 @@
 pub mod account;
 mod client;
 pub mod error;
+pub mod generate;
 pub mod http;
 pub mod ksf;
+pub mod model;
 pub mod profile;
 
 pub use client::{
     Client, LOGIN_CONTEXT, LoginOutcome, LoginProgress, MfaAnswer, PendingLogin, Status,
 };
 pub use error::{ClientError, Result};
+pub use model::{AttachmentRef, Card, CustomField, Identity, ItemData, ItemType};
 pub use profile::{DEFAULT_PROFILE, Profile};

@@ -752,6 +752,28 @@ async fn attachments_round_trip(b: &Backend<'_>) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h[header::CONTENT_LENGTH], data.len().to_string());
     assert!(got == data, "round trip");
+    // a data-key rotation re-wraps the segments; the old key is retired and reads still work
+    let old_key = app.state.keyring().current_key_id();
+    coffer_server::jobs::rotate_data_key(&app.state)
+        .await
+        .unwrap();
+    let report = coffer_server::jobs::rewrap_and_retire(&app.state)
+        .await
+        .unwrap();
+    assert!(report.rewrapped >= 4, "{report:?}");
+    assert_eq!(report.retired, 1);
+    assert!(!app.state.keyring().contains(old_key));
+    let (s, _, again) = app
+        .raw(
+            Request::builder()
+                .uri(&path)
+                .header(header::AUTHORIZATION, format!("Bearer {}", a.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(again == data, "readable after re-wrap");
     // stored in 1 MiB segments, none in plaintext
     let row = app.state.main.attachment(lv.id, item, att).await.unwrap();
     assert_eq!(row.segments, 4);

@@ -7,6 +7,8 @@
 //! - [`Client`]: a profile talking to its server (signup, login with MFA, status, fingerprint,
 //!   MFA enrolment, workspaces, members, invites, devices, sessions, audit);
 //! - [`profile`]: where a profile keeps its files (`profiles/NAME/`, 0600 files);
+//! - [`keystore`]: the device key store (keychain or 0600 file, device KEK, sealed device seed);
+//! - [`unlock`]: the unlocked state and the [`unlock::Keys`] commands use;
 //! - [`account`]: the signed account state and the account bundle, byte by byte;
 //! - [`ksf`]: the Argon2id floor the client enforces whatever the server says;
 //! - [`http`]: the JSON transport and the uniform error body;
@@ -24,11 +26,14 @@ pub mod account;
 mod client;
 pub mod error;
 pub mod http;
+pub mod keystore;
 pub mod ksf;
 pub mod profile;
+pub mod unlock;
 
 pub use client::{
     Client, LOGIN_CONTEXT, LoginOutcome, LoginProgress, MfaAnswer, PendingLogin, Status,
 };
 pub use error::{ClientError, Result};
 pub use profile::{DEFAULT_PROFILE, Profile};
+pub use unlock::Keys;

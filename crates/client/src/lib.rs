@@ -7,6 +7,8 @@
 //! - [`Client`]: a profile talking to its server (signup, login with MFA, status, fingerprint,
 //!   MFA enrolment, workspaces, members, invites, devices, sessions, audit);
 //! - [`profile`]: where a profile keeps its files (`profiles/NAME/`, 0600 files);
+//! - [`keystore`]: the device key store (keychain or 0600 file, device KEK, sealed device seed);
+//! - [`unlock`]: the unlocked state and the [`unlock::Keys`] commands use;
 //! - [`account`]: the signed account state and the account bundle, byte by byte;
 //! - [`generate`]: random passwords and EFF-list passphrases with their entropy;
 //! - [`model`]: the item model (login, note, secret, card, identity) and its sealed fields;
@@ -27,9 +29,11 @@ mod client;
 pub mod error;
 pub mod generate;
 pub mod http;
+pub mod keystore;
 pub mod ksf;
 pub mod model;
 pub mod profile;
+pub mod unlock;
 
 pub use client::{
     Client, LOGIN_CONTEXT, LoginOutcome, LoginProgress, MfaAnswer, PendingLogin, Status,
@@ -37,3 +41,4 @@ pub use client::{
 pub use error::{ClientError, Result};
 pub use model::{AttachmentRef, Card, CustomField, Identity, ItemData, ItemType};
 pub use profile::{DEFAULT_PROFILE, Profile};
+pub use unlock::Keys;

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod attach;
 pub mod cache;
 mod client;
 pub mod error;

@@ -144,7 +144,7 @@ pub(crate) struct Ctx {
     pub(crate) path: PathBuf,
 }
 
-fn uuid_of(b: &[u8; 16]) -> uuid::Uuid {
+pub(crate) fn uuid_of(b: &[u8; 16]) -> uuid::Uuid {
     uuid::Uuid::from_bytes(*b)
 }
 
@@ -260,8 +260,10 @@ fn open_cached(
 }
 
 /// What a write puts at an item: new content, or a deletion.
-enum Content<'a> {
+pub(crate) enum Content<'a> {
+    /// New content (the sealed fields).
     Fields(&'a [(String, Zeroizing<Vec<u8>>)]),
+    /// A deletion.
     Delete,
 }
 
@@ -386,7 +388,7 @@ impl Client {
     }
 
     /// For reads: a delta sync, or the cache when the server is unreachable.
-    async fn read_state(&self) -> Result<(Ctx, CacheState)> {
+    pub(crate) async fn read_state(&self) -> Result<(Ctx, CacheState)> {
         let ctx = self.vault_ctx()?;
         let mut state = Self::load_cache(&ctx)?;
         match self.sync_into(&ctx, &mut state).await {
@@ -590,7 +592,7 @@ impl Client {
     }
 
     /// For writes: a sync that must reach the server (writes never work offline).
-    async fn write_state(&self) -> Result<(Ctx, CacheState)> {
+    pub(crate) async fn write_state(&self) -> Result<(Ctx, CacheState)> {
         let ctx = self.vault_ctx()?;
         let mut state = Self::load_cache(&ctx)?;
         match self.sync_into(&ctx, &mut state).await {
@@ -637,7 +639,7 @@ impl Client {
         })
     }
 
-    fn find_item(
+    pub(crate) fn find_item(
         state: &CacheState,
         item: &str,
         vault: Option<&str>,
@@ -658,7 +660,7 @@ impl Client {
         resolve("item", item, &cands).copied()
     }
 
-    fn item_of(state: &CacheState, vk: [u8; 16], id: [u8; 16]) -> Result<Item> {
+    pub(crate) fn item_of(state: &CacheState, vk: [u8; 16], id: [u8; 16]) -> Result<Item> {
         let v = &state.vaults[&vk];
         let it = v.items.get(&id).ok_or_else(|| ClientError::NotFound {
             kind: "item",
@@ -888,7 +890,7 @@ impl Client {
 
     /// One write of §15.2, with the retries after a vault-level conflict. Returns the new
     /// revision and leaves `state` (and the cache file) updated.
-    async fn write_item(
+    pub(crate) async fn write_item(
         &self,
         ctx: &Ctx,
         state: &mut CacheState,

@@ -683,6 +683,41 @@ impl Client {
         Self::item_of(&state, vk, id)
     }
 
+    /// The item and revision this profile saw at its last sync (before the write's own sync),
+    /// so an edit based on it can be refused if someone else changed the item meanwhile.
+    fn seen_revision(&self, item: &str, vault: Option<&str>) -> Option<([u8; 16], u64)> {
+        let ctx = self.vault_ctx().ok()?;
+        let before = Self::load_cache(&ctx).ok()?;
+        let (vk, id) = Self::find_item(&before, item, vault).ok()?;
+        Some((id, before.vaults.get(&vk)?.items.get(&id)?.revision))
+    }
+
+    fn check_seen(
+        state: &CacheState,
+        vk: [u8; 16],
+        id: [u8; 16],
+        seen: Option<([u8; 16], u64)>,
+    ) -> Result<()> {
+        let Some((seen_id, seen_rev)) = seen else {
+            return Ok(());
+        };
+        let it = state.vaults.get(&vk).and_then(|v| v.items.get(&id));
+        if seen_id != id || it.map(|i| i.revision) == Some(seen_rev) {
+            return Ok(());
+        }
+        let now = it.map_or(0, |i| i.revision);
+        let name = it
+            .and_then(|i| i.overview.as_ref())
+            .map(|o| o.name.clone())
+            .unwrap_or_default();
+        Err(ClientError::Conflict(format!(
+            "item \"{name}\" ({}) changed since your last sync: you edited revision {seen_rev}, \
+             the server has revision {now}; nothing was written (your cache is now up to date: \
+             run the command again)",
+            uuid_of(&id)
+        )))
+    }
+
     /// Replaces an item's content (a new revision).
     pub async fn item_update(
         &mut self,
@@ -691,8 +726,10 @@ impl Client {
         mut data: ItemData,
     ) -> Result<Item> {
         data.validate()?;
+        let seen = self.seen_revision(item, vault);
         let (ctx, mut state) = self.write_state().await?;
         let (vk, id) = Self::find_item(&state, item, vault)?;
+        Self::check_seen(&state, vk, id, seen)?;
         let old = Self::item_of(&state, vk, id)?;
         if old.data.item_type != data.item_type {
             return Err(ClientError::Invalid(
@@ -721,8 +758,10 @@ impl Client {
 
     /// Deletes an item (a tombstone revision; its history stays on the server).
     pub async fn item_delete(&mut self, item: &str, vault: Option<&str>) -> Result<()> {
+        let seen = self.seen_revision(item, vault);
         let (ctx, mut state) = self.write_state().await?;
         let (vk, id) = Self::find_item(&state, item, vault)?;
+        Self::check_seen(&state, vk, id, seen)?;
         let name = state.vaults[&vk].items[&id]
             .overview
             .as_ref()
@@ -855,8 +894,10 @@ impl Client {
         vault: Option<&str>,
         revision: u64,
     ) -> Result<Item> {
+        let seen = self.seen_revision(item, vault);
         let (ctx, mut state) = self.write_state().await?;
         let (vk, id) = Self::find_item(&state, item, vault)?;
+        Self::check_seen(&state, vk, id, seen)?;
         let history = self.history_of(&state, vk, id).await?;
         let mut data = history
             .into_iter()

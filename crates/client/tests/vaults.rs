@@ -1,8 +1,5 @@
 //! Vaults, items, sync, conflicts, offline reads and attachments through the SDK against a real
 //! `coffer-server` (in process, SQLite, real HTTP on a loopback port).
-//!
-//! Ignored until the vault endpoints (server) and the unlocked state (keystore) are merged:
-//! run with `cargo test -p coffer-client --test vaults -- --include-ignored`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -39,6 +36,8 @@ impl Srv {
             session_ttl: Duration::from_secs(3600),
             data_key_rotation: None,
             log_format: LogFormat::Text,
+            revisions_kept: coffer_server::config::DEFAULT_REVISIONS_KEPT,
+            max_attachment_size: coffer_server::config::DEFAULT_MAX_ATTACHMENT_SIZE,
         };
         let state = coffer_server::startup::open_state_with(&config, ThrottleConfig::default())
             .await
@@ -88,7 +87,6 @@ async fn signed_up(root: &std::path::Path, url: &str, email: &str) -> Client {
 fn noop(_: u64, _: u64) {}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the vault endpoints (h-server) and the unlocked state (h-keystore)"]
 async fn vaults_items_history_and_search() {
     let srv = Srv::start().await;
     let root = tempfile::tempdir().unwrap();
@@ -185,7 +183,6 @@ async fn vaults_items_history_and_search() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the vault endpoints (h-server) and the unlocked state (h-keystore)"]
 async fn conflict_between_two_profiles_and_offline_reads() {
     let srv = Srv::start().await;
     let root = tempfile::tempdir().unwrap();
@@ -205,28 +202,26 @@ async fn conflict_between_two_profiles_and_offline_reads() {
     a.item_create("Shared", ItemData::new(ItemType::Note, "Other"))
         .await
         .unwrap();
-    // A edits Mail; B's edit based on revision 1 is a conflict, nothing written.
+    // A edits Mail after B last saw it: B's edit (based on revision 1) is a conflict that
+    // names the item and both revisions, and writes nothing.
+    let mut d = a.item_get("Mail", None).await.unwrap().data;
+    d.username = Some("from-a".into());
+    assert_eq!(a.item_update("Mail", None, d).await.unwrap().revision, 2);
     let mut mine = b_item.data.clone();
-    mine.username = Some("edited".into());
-    // Both profiles edit Mail at once: each syncs, then writes on the same base revision; the
-    // server takes one, the other is a conflict naming the item (or, if the writes did not
-    // overlap, both land one after the other).
-    let (ra, rb) = tokio::join!(
-        a.item_update("Mail", None, mine.clone()),
-        b.item_update("Mail", None, mine.clone())
+    mine.username = Some("from-b".into());
+    let err = b.item_update("Mail", None, mine.clone()).await.unwrap_err();
+    let ClientError::Conflict(m) = &err else {
+        panic!("expected a conflict, got {err}");
+    };
+    assert!(
+        m.contains("\"Mail\"") && m.contains("revision 1") && m.contains("revision 2"),
+        "{m}"
     );
-    let conflicts = [&ra, &rb]
-        .iter()
-        .filter(|r| matches!(r, Err(ClientError::Conflict(_))))
-        .count();
-    assert!(ra.is_ok() || rb.is_ok());
-    assert!(conflicts <= 1);
-    if let (Ok(x), Ok(y)) = (&ra, &rb) {
-        assert_ne!(x.revision, y.revision);
-    }
-    if let Err(ClientError::Conflict(m)) = ra.as_ref().map(|_| ()).or(rb.as_ref().map(|_| ())) {
-        assert!(m.contains("Mail") && m.contains("revision"), "{m}");
-    }
+    let now = a.item_get("Mail", None).await.unwrap();
+    assert_eq!(now.revision, 2);
+    assert_eq!(now.data.username.as_deref(), Some("from-a"));
+    // B has synced now: running the edit again applies on revision 2.
+    assert_eq!(b.item_update("Mail", None, mine).await.unwrap().revision, 3);
 
     // Offline: reads serve the cache with a notice; writes fail.
     srv.stop().await;
@@ -245,7 +240,6 @@ async fn conflict_between_two_profiles_and_offline_reads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the vault endpoints (h-server) and the unlocked state (h-keystore)"]
 async fn attachment_round_trip() {
     let srv = Srv::start().await;
     let root = tempfile::tempdir().unwrap();

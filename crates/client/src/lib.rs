@@ -10,6 +10,8 @@
 //! - [`account`]: the signed account state and the account bundle, byte by byte;
 //! - [`generate`]: random passwords and EFF-list passphrases with their entropy;
 //! - [`model`]: the item model (login, note, secret, card, identity) and its sealed fields;
+//! - [`vaults`], [`sync`], [`cache`]: local vaults and items, the verified sync stream and the
+//!   encrypted offline cache;
 //! - [`ksf`]: the Argon2id floor the client enforces whatever the server says;
 //! - [`http`]: the JSON transport and the uniform error body;
 //! - [`ClientError`]: one error type; server refusals keep the server's stable code.
@@ -23,13 +25,19 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod attach;
+pub mod cache;
 mod client;
 pub mod error;
 pub mod generate;
 pub mod http;
 pub mod ksf;
 pub mod model;
+mod net;
 pub mod profile;
+pub mod sync;
+mod unlock_shim;
+pub mod vaults;
 
 pub use client::{
     Client, LOGIN_CONTEXT, LoginOutcome, LoginProgress, MfaAnswer, PendingLogin, Status,
@@ -37,3 +45,5 @@ pub use client::{
 pub use error::{ClientError, Result};
 pub use model::{AttachmentRef, Card, CustomField, Identity, ItemData, ItemType};
 pub use profile::{DEFAULT_PROFILE, Profile};
+pub use sync::SyncReport;
+pub use vaults::{HistoryEntry, Item, ItemSummary, VaultSummary};

@@ -465,7 +465,8 @@ mod schema {
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
     use crate::{
-        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, Role, SessionId, UserId, WorkspaceId,
+        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, ItemId, Role, SessionId, UserId,
+        VaultId, WorkspaceId,
     };
 
     fn string_schema(
@@ -500,7 +501,15 @@ mod schema {
         )*};
     }
 
-    id_schema!(UserId, DeviceId, SessionId, WorkspaceId, InviteId);
+    id_schema!(
+        UserId,
+        DeviceId,
+        SessionId,
+        WorkspaceId,
+        InviteId,
+        VaultId,
+        ItemId
+    );
 
     impl utoipa::PartialSchema for Role {
         fn schema() -> RefOr<Schema> {

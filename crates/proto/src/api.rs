@@ -464,6 +464,7 @@ mod schema {
     use utoipa::openapi::RefOr;
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
+    use crate::ids::{ItemId, VaultId};
     use crate::{
         ApiError, DeviceId, DeviceState, ErrorCode, InviteId, Role, SessionId, UserId, WorkspaceId,
     };
@@ -500,7 +501,15 @@ mod schema {
         )*};
     }
 
-    id_schema!(UserId, DeviceId, SessionId, WorkspaceId, InviteId);
+    id_schema!(
+        UserId,
+        DeviceId,
+        SessionId,
+        WorkspaceId,
+        InviteId,
+        VaultId,
+        ItemId
+    );
 
     impl utoipa::PartialSchema for Role {
         fn schema() -> RefOr<Schema> {

@@ -466,7 +466,8 @@ mod schema {
 
     use crate::ids::{ItemId, VaultId};
     use crate::{
-        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, Role, SessionId, UserId, WorkspaceId,
+        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, ItemId, Role, SessionId, UserId,
+        VaultId, WorkspaceId,
     };
 
     fn string_schema(

@@ -79,6 +79,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(devices::revoke))
         .routes(routes!(devices::challenge))
         .routes(routes!(devices::share))
+        .routes(routes!(devices::certify))
+        .routes(routes!(devices::user_devices))
         .routes(routes!(workspaces::create, workspaces::list))
         .routes(routes!(workspaces::set_policy))
         .routes(routes!(workspaces::members))

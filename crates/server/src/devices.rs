@@ -2,18 +2,26 @@
 //! in the same transaction), and the release of a device's **server share** after a
 //! challenge–response: `POST /v1/devices/{id}/challenge` gives 32 random bytes (60 s, single
 //! use, bound to the asking session); `POST /v1/devices/{id}/share` returns the share only to a
-//! session of that same device whose registered Ed25519 key signed
-//! `"coffer.device-share.v1" ‖ challenge ‖ device_id (16 bytes)` with the domain-separated
-//! identity signature under the label `device-share`.
+//! session of that same device that signed `"coffer.device-share.v1" ‖ challenge ‖ device_id
+//! (16 bytes)` with the **user's identity key** (domain-separated signature, label
+//! `device-share`; protocol.md §8.3, §14.1): the identity key opens only after a password login,
+//! so a stolen session token alone cannot fetch the share.
+//!
+//! `POST /v1/devices/{id}/certificate` lets a session of a pending device store the certificate
+//! its user's identity key issued for it; the device becomes trusted. `GET
+//! /v1/users/{id}/devices` lists a user's devices with their keys and certificates (for now only
+//! the caller's own user).
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use coffer_crypto::chain::DeviceCertificate;
 use coffer_crypto::identity::{PublicKeys, SIGNATURE_LEN};
-use coffer_proto::DeviceId;
 use coffer_proto::api::{
     B64, DEVICE_SHARE_LABEL, DEVICE_SHARE_PREFIX, DeviceChallenge, DeviceInfo, DeviceShareRequest,
     DeviceShareResponse,
 };
+use coffer_proto::vault::{CertifyDeviceRequest, UserDevice};
+use coffer_proto::{DeviceId, DeviceState, UserId};
 use coffer_store::{Device, StoreError, ValuePointer};
 
 use crate::error::{ApiResult, ServerError};
@@ -125,7 +133,9 @@ pub async fn share(
         Some(session) if session == caller.session.id => {}
         _ => return Err(denied("challenge").await),
     }
-    let keys = PublicKeys::from_bytes(&device.public_keys).map_err(ServerError::internal)?;
+    let user = state.main.user(caller.user_id).await?;
+    let keys = PublicKeys::from_bytes(&user.credentials.identity_public_keys)
+        .map_err(ServerError::internal)?;
     if keys
         .verify(
             DEVICE_SHARE_LABEL,
@@ -147,6 +157,89 @@ pub async fn share(
     Ok(Json(DeviceShareResponse {
         share: B64(share.expose_secret().to_vec()),
     }))
+}
+
+/// `POST /v1/devices/{id}/certificate`: a session of pending device `id` stores the certificate
+/// its user's identity key issued for it (protocol.md §14.1); the device becomes trusted.
+#[utoipa::path(post, path = "/v1/devices/{id}/certificate", tag = "devices",
+    params(("id" = DeviceId, Path, description = "device id")),
+    request_body = CertifyDeviceRequest,
+    responses((status = 204), (status = 400, body = coffer_proto::ApiError),
+              (status = 403, body = coffer_proto::ApiError),
+              (status = 409, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn certify(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DeviceId>,
+    Json(req): Json<CertifyDeviceRequest>,
+) -> ApiResult<StatusCode> {
+    if id != caller.device_id {
+        return Err(ServerError::Forbidden(
+            "a device certificate is accepted only from a session of that device",
+        ));
+    }
+    let device = state.main.device(id).await?;
+    let bad = |why: &str| ServerError::BadRequest(format!("certificate: {why}"));
+    let cert = DeviceCertificate::from_bytes(&req.certificate.0).map_err(|_| bad("malformed"))?;
+    let user = state.main.user(caller.user_id).await?;
+    let identity = PublicKeys::from_bytes(&user.credentials.identity_public_keys)
+        .map_err(ServerError::internal)?;
+    cert.verify(&identity)
+        .map_err(|_| bad("not signed by the user's identity key"))?;
+    if cert.user_id() != caller.user_id.as_uuid().as_bytes() {
+        return Err(bad("names another user"));
+    }
+    if cert.device_id() != id.as_uuid().as_bytes() {
+        return Err(bad("names another device"));
+    }
+    if cert.device_keys().to_bytes().as_slice() != device.public_keys.as_slice() {
+        return Err(bad("certifies other public keys than the device's"));
+    }
+    match device.state {
+        DeviceState::Pending => {}
+        DeviceState::Trusted => {
+            return Err(ServerError::Conflict(
+                "the device is already trusted".into(),
+            ));
+        }
+        _ => return Err(ServerError::Forbidden("this device is revoked")),
+    }
+    let event = caller.event("device.certify", id.to_string());
+    state
+        .main
+        .approve_device(id, cert.as_bytes(), Some(&event))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/users/{id}/devices`: a user's devices with their public keys and certificates
+/// (issue 4: only the caller's own user).
+#[utoipa::path(get, path = "/v1/users/{id}/devices", tag = "devices",
+    params(("id" = UserId, Path, description = "user id")),
+    responses((status = 200, body = Vec<UserDevice>),
+              (status = 403, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn user_devices(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<UserId>,
+) -> ApiResult<Json<Vec<UserDevice>>> {
+    if id != caller.user_id {
+        return Err(ServerError::Forbidden(
+            "only your own devices can be listed",
+        ));
+    }
+    let devices = state.main.list_devices(id).await?;
+    Ok(Json(
+        devices
+            .into_iter()
+            .map(|d| UserDevice {
+                device_id: d.id,
+                state: d.state,
+                public_keys: B64(d.public_keys),
+                certificate: d.certificate.map(B64),
+            })
+            .collect(),
+    ))
 }
 
 /// `DELETE /v1/devices/{id}`: revokes one of the caller's devices and its sessions.

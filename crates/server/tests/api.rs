@@ -427,7 +427,7 @@ async fn get_challenge(app: &TestApp, token: &str, device: &str) -> (StatusCode,
     (s, unb64(&v["challenge"]))
 }
 
-/// The device's signature over a challenge (the `device-share` proof).
+/// The identity key's signature over a challenge for device `id` (the `device-share` proof).
 fn sign_share(kp: &KeyPair, challenge: &[u8], id: DeviceId) -> Vec<u8> {
     let c: [u8; 32] = challenge.try_into().unwrap();
     kp.sign(DEVICE_SHARE_LABEL, &share_message(&c, id))
@@ -451,7 +451,7 @@ async fn ask_share(
     .await
 }
 
-/// A fresh challenge, signed by `kp` as device `id`, exchanged for the share (must succeed).
+/// A fresh challenge for device `id`, signed by the identity key `kp`, exchanged for the share (must succeed).
 async fn fetch_share(app: &TestApp, token: &str, id: DeviceId, kp: &KeyPair) -> Vec<u8> {
     let dev = id.to_string();
     let (_, c) = get_challenge(app, token, &dev).await;
@@ -468,7 +468,18 @@ async fn device_share_challenge_response(b: &Backend<'_>) {
     let (s, c) = get_challenge(&app, &a.token, &dev).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(c.len(), 32);
-    let sig = sign_share(&a.device, &c, a.device_id);
+    // the device's own key no longer proves anything (protocol.md §8.3): identity key only
+    let (s, _) = ask_share(
+        &app,
+        &a.token,
+        &dev,
+        &c,
+        &sign_share(&a.device, &c, a.device_id),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, c) = get_challenge(&app, &a.token, &dev).await;
+    let sig = sign_share(&a.identity, &c, a.device_id);
     let (s, v) = ask_share(&app, &a.token, &dev, &c, &sig).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let share = unb64(&v["share"]);
@@ -496,7 +507,7 @@ async fn device_share_challenge_response(b: &Backend<'_>) {
         &a.token,
         &dev,
         &c,
-        &sign_share(&a.device, &c, a.device_id),
+        &sign_share(&a.identity, &c, a.device_id),
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
@@ -505,30 +516,30 @@ async fn device_share_challenge_response(b: &Backend<'_>) {
     let (_, c) = get_challenge(&app, &a.token, &dev).await;
     let c32: [u8; 32] = c.as_slice().try_into().unwrap();
     let wrong_label = a
-        .device
+        .identity
         .sign("grant", &share_message(&c32, a.device_id))
         .unwrap();
     let (s, _) = ask_share(&app, &a.token, &dev, &c, &wrong_label).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // a session of another device cannot ask for this device's share
-    let (phone_kp, nd) = new_device("phone");
+    let (_phone_kp, nd) = new_device("phone");
     let (_, v) = login_raw(&app, &a.email, &a.password, DeviceRef::New(nd)).await;
     let phone: LoginResult = serde_json::from_value(v).unwrap();
     let (s, _) = get_challenge(&app, &phone.session.token, &dev).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // ... nor reuse a challenge issued to the first device's session
     let (_, c) = get_challenge(&app, &a.token, &dev).await;
-    let sig = sign_share(&a.device, &c, a.device_id);
+    let sig = sign_share(&a.identity, &c, a.device_id);
     let (s, _) = ask_share(&app, &phone.session.token, &dev, &c, &sig).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // the phone gets its own, different share
-    let phone_share = fetch_share(&app, &phone.session.token, phone.device_id, &phone_kp).await;
+    let phone_share = fetch_share(&app, &phone.session.token, phone.device_id, &a.identity).await;
     assert_ne!(phone_share, share);
 
     // the same share again after a fresh challenge
     assert_eq!(
-        fetch_share(&app, &a.token, a.device_id, &a.device).await,
+        fetch_share(&app, &a.token, a.device_id, &a.identity).await,
         share
     );
 
@@ -1142,7 +1153,7 @@ async fn data_key_rotation(b: &Backend<'_>) {
     let app = app(b).await;
     let a = register(&app, "nina@example.com", "pw nina").await;
     let (totp, _) = enable_mfa(&app, &a.token).await;
-    let before = fetch_share(&app, &a.token, a.device_id, &a.device).await;
+    let before = fetch_share(&app, &a.token, a.device_id, &a.identity).await;
     let keys_before = app.state.main.list_data_keys().await.unwrap();
     assert_eq!(keys_before.len(), 1);
 
@@ -1152,7 +1163,7 @@ async fn data_key_rotation(b: &Backend<'_>) {
     assert_eq!(app.state.main.list_data_keys().await.unwrap().len(), 2);
     // old values still open before the re-wrap
     assert_eq!(
-        fetch_share(&app, &a.token, a.device_id, &a.device).await,
+        fetch_share(&app, &a.token, a.device_id, &a.identity).await,
         before
     );
     let report = coffer_server::jobs::rewrap_and_retire(&app.state)
@@ -1173,7 +1184,7 @@ async fn data_key_rotation(b: &Backend<'_>) {
     );
     // everything still opens under the new key
     assert_eq!(
-        fetch_share(&app, &a.token, a.device_id, &a.device).await,
+        fetch_share(&app, &a.token, a.device_id, &a.identity).await,
         before
     );
     let r = login(&app, &a).await;

@@ -175,6 +175,8 @@ pub struct Account {
     pub user_id: UserId,
     pub device_id: DeviceId,
     pub device: KeyPair,
+    /// The user's identity key pair (signs device certificates and the device-share proof).
+    pub identity: KeyPair,
     pub token: String,
 }
 
@@ -267,6 +269,7 @@ pub async fn register(app: &TestApp, email: &str, password: &str) -> Account {
         user_id: r.user_id,
         device_id: r.device_id,
         device,
+        identity,
         token: r.session.token,
     }
 }

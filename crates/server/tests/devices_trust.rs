@@ -1,0 +1,184 @@
+//! Device trust over HTTP (protocol.md §14.1): a pending device certified by its user's identity
+//! key becomes trusted; the certificate is checked (signer, user, device, keys) and accepted only
+//! from a session of that device; `GET /v1/users/{id}/devices` lists the caller's own devices.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::http::StatusCode;
+use coffer_crypto::chain::DeviceCertificate;
+use coffer_crypto::identity::KeyPair;
+use coffer_proto::api::{DeviceRef, LoginResult};
+use coffer_proto::vault::UserDevice;
+use coffer_proto::{DeviceId, DeviceState};
+use common::*;
+use serde_json::json;
+
+async fn post_cert(app: &TestApp, token: &str, device: DeviceId, cert: &[u8]) -> StatusCode {
+    let (s, _) = app
+        .post(
+            &format!("/v1/devices/{device}/certificate"),
+            token,
+            json!({ "certificate": b64(cert) }),
+        )
+        .await;
+    s
+}
+
+fn cert(identity: &KeyPair, user: [u8; 16], device: [u8; 16], keys: &KeyPair) -> Vec<u8> {
+    DeviceCertificate::issue(identity, user, device, &keys.public(), 1_700_000_000)
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+async fn user_devices(app: &TestApp, token: &str, user: &str) -> (StatusCode, Vec<UserDevice>) {
+    let (s, v) = app.get(&format!("/v1/users/{user}/devices"), token).await;
+    if s != StatusCode::OK {
+        return (s, vec![]);
+    }
+    (s, serde_json::from_value(v).unwrap())
+}
+
+async fn pending_device_is_certified(b: &Backend<'_>) {
+    let app = TestApp::start(b, Options::default()).await;
+    let a = register(&app, "tess@example.com", "pw tess").await;
+    let (phone_kp, nd) = new_device("phone");
+    let (s, v) = login_raw(&app, &a.email, &a.password, DeviceRef::New(nd)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let phone: LoginResult = serde_json::from_value(v).unwrap();
+    assert_eq!(phone.device_state, DeviceState::Pending);
+    let uid = *a.user_id.as_uuid().as_bytes();
+    let pid = *phone.device_id.as_uuid().as_bytes();
+    let tok = phone.session.token.as_str();
+    let good = cert(&a.identity, uid, pid, &phone_kp);
+
+    // only a session of that device
+    assert_eq!(
+        post_cert(&app, &a.token, phone.device_id, &good).await,
+        StatusCode::FORBIDDEN
+    );
+    // signed by another identity key
+    let other = KeyPair::generate().unwrap();
+    assert_eq!(
+        post_cert(
+            &app,
+            tok,
+            phone.device_id,
+            &cert(&other, uid, pid, &phone_kp)
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    // naming another user, another device, or other keys
+    let bad_user = cert(&a.identity, [9; 16], pid, &phone_kp);
+    let bad_device = cert(&a.identity, uid, [9; 16], &phone_kp);
+    let bad_keys = cert(&a.identity, uid, pid, &KeyPair::generate().unwrap());
+    for c in [&bad_user, &bad_device, &bad_keys] {
+        assert_eq!(
+            post_cert(&app, tok, phone.device_id, c).await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    // malformed
+    assert_eq!(
+        post_cert(&app, tok, phone.device_id, &good[..100]).await,
+        StatusCode::BAD_REQUEST
+    );
+    let (_, devs) = user_devices(&app, tok, &a.user_id.to_string()).await;
+    let p = devs
+        .iter()
+        .find(|d| d.device_id == phone.device_id)
+        .unwrap();
+    assert_eq!(p.state, DeviceState::Pending);
+    assert!(p.certificate.is_none());
+
+    // the right one
+    assert_eq!(
+        post_cert(&app, tok, phone.device_id, &good).await,
+        StatusCode::NO_CONTENT
+    );
+    let (s, devs) = user_devices(&app, tok, &a.user_id.to_string()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(devs.len(), 2);
+    let p = devs
+        .iter()
+        .find(|d| d.device_id == phone.device_id)
+        .unwrap();
+    assert_eq!(p.state, DeviceState::Trusted);
+    assert_eq!(p.certificate.as_ref().unwrap().0, good);
+    assert_eq!(p.public_keys.0, phone_kp.public().to_bytes().to_vec());
+    let first = devs.iter().find(|d| d.device_id == a.device_id).unwrap();
+    assert_eq!(first.state, DeviceState::Trusted);
+    DeviceCertificate::from_bytes(&first.certificate.as_ref().unwrap().0)
+        .unwrap()
+        .verify(&a.identity.public())
+        .unwrap();
+
+    // a second time: already trusted
+    assert_eq!(
+        post_cert(&app, tok, phone.device_id, &good).await,
+        StatusCode::CONFLICT
+    );
+    let certified = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "device.certify")
+        .count();
+    assert_eq!(certified, 1);
+}
+
+async fn device_lists_are_private(b: &Backend<'_>) {
+    let app = TestApp::start(b, Options::default()).await;
+    let a = register(&app, "uma@example.com", "pw uma").await;
+    let c = register(&app, "vic@example.com", "pw vic").await;
+    let (s, devs) = user_devices(&app, &a.token, &a.user_id.to_string()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(devs.len(), 1);
+    let (s, _) = user_devices(&app, &a.token, &c.user_id.to_string()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app
+        .get(&format!("/v1/users/{}/devices", a.user_id), "not-a-token")
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // another user's device id cannot be certified either
+    let kp = KeyPair::generate().unwrap();
+    let cc = cert(
+        &a.identity,
+        *a.user_id.as_uuid().as_bytes(),
+        *c.device_id.as_uuid().as_bytes(),
+        &kp,
+    );
+    assert_eq!(
+        post_cert(&app, &a.token, c.device_id, &cc).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn pending_device_is_certified_sqlite() {
+    pending_device_is_certified(&Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn device_lists_are_private_sqlite() {
+    device_lists_are_private(&Backend::Sqlite).await;
+}
+
+/// Both scenarios again on PostgreSQL (with `COFFER_TEST_POSTGRES=1`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_suite() {
+    if std::env::var("COFFER_TEST_POSTGRES").as_deref() != Ok("1") {
+        eprintln!("COFFER_TEST_POSTGRES is not 1: PostgreSQL suite skipped");
+        return;
+    }
+    let pg = tokio::task::spawn_blocking(coffer_store::testing::PgCluster::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let b = Backend::Postgres(&pg);
+    pending_device_is_certified(&b).await;
+    device_lists_are_private(&b).await;
+}

@@ -464,7 +464,6 @@ mod schema {
     use utoipa::openapi::RefOr;
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
-    use crate::ids::{ItemId, VaultId};
     use crate::{
         ApiError, DeviceId, DeviceState, ErrorCode, InviteId, ItemId, Role, SessionId, UserId,
         VaultId, WorkspaceId,

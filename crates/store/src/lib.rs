@@ -1,7 +1,8 @@
 //! Coffer storage (DESIGN §6, §7): the **main store** ([`MainStore`]: users, devices,
-//! sessions, workspaces, members, invites, server secrets, data keys and the hash-chained
-//! audit log) and the **value store** ([`ValueStore`]: encrypted values under random
-//! pointers). Each is its own database, opened from its own URL, with its own migrations:
+//! sessions, workspaces, members, invites, server secrets, data keys, local vaults and the
+//! hash-chained audit log) and the **value store** ([`ValueStore`]: encrypted values under
+//! random pointers, and attachment blobs as encrypted segments). Each is its own database,
+//! opened from its own URL, with its own migrations:
 //!
 //! ```text
 //! sqlite://PATH            embedded default (file created if missing, WAL, synchronous=FULL)
@@ -46,8 +47,10 @@ pub use binary_ids::{DataKeyId, ValuePointer};
 pub use db::{Backend, DatabaseUrl, StoreOptions};
 pub use error::StoreError;
 pub use main_store::{
-    Credentials, DataKey, DataKeyState, Device, Invite, MainStore, Member, Membership, MfaSettings,
-    NewDevice, NewInvite, NewSession, NewUser, NewWorkspace, ServerSecret, Session,
-    SessionRevocation, User, Workspace,
+    Attachment, Credentials, DataKey, DataKeyState, Device, ITEM_PAGE_MAX, Invite, ItemRow,
+    ItemSelection, ItemWrite, ItemWritten, MainStore, Member, Membership, MfaSettings, NewDevice,
+    NewGrant, NewInvite, NewSession, NewUser, NewVault, NewWorkspace, RevisionRow, ServerSecret,
+    Session, SessionRevocation, StoredGrant, User, Vault, VaultMembership, VaultRemains,
+    VaultSnapshot, Workspace,
 };
-pub use value_store::{POINTER_PAGE_MAX, StoredValue, ValueStore};
+pub use value_store::{BlobSegment, POINTER_PAGE_MAX, StoredValue, ValueStore};

@@ -2,6 +2,10 @@
 //! the id of the server data key it is encrypted under. Values arrive already encrypted; the
 //! store never learns what they are or whose. It lives in its own database, opened from its
 //! own URL, and is joined to the main store only by the pointers.
+//!
+//! Attachment blobs are stored as ordered **segments** (`blob id:32 ‖ seq`), each encrypted
+//! by the caller and tagged with its data key like a value, so a blob of any size is written
+//! and read one segment at a time in constant memory.
 
 use std::fmt;
 
@@ -40,6 +44,31 @@ impl fmt::Debug for StoredValue {
             .field("data", &Redacted(&self.data))
             .finish()
     }
+}
+
+/// One stored segment of a blob.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BlobSegment {
+    /// Its position in the blob (0, 1, …).
+    pub seq: u64,
+    /// The data key it is encrypted under.
+    pub data_key_id: DataKeyId,
+    /// The encrypted bytes.
+    pub data: Vec<u8>,
+}
+
+impl fmt::Debug for BlobSegment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobSegment")
+            .field("seq", &self.seq)
+            .field("data_key_id", &self.data_key_id)
+            .field("data", &Redacted(&self.data))
+            .finish()
+    }
+}
+
+fn seq_i64(seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(seq).map_err(|_| StoreError::Invalid("segment number too large".into()))
 }
 
 /// A handle on the value store: a connection pool. Cheap to clone; clones share the pool.
@@ -196,6 +225,134 @@ impl ValueStore {
     pub async fn count_by_key(&self, data_key_id: DataKeyId) -> Result<u64, StoreError> {
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM stored_values WHERE data_key_id = $1")
+                .bind(data_key_id.as_bytes().to_vec())
+                .fetch_one(&self.db.pool)
+                .await?;
+        Ok(rows::count(n))
+    }
+
+    /// Stores one segment of a blob. `Conflict` if that position is taken.
+    pub async fn put_segment(
+        &self,
+        blob: &[u8; 32],
+        seq: u64,
+        data_key_id: DataKeyId,
+        data: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO blob_segments (blob_id, seq, data_key_id, data) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(blob.to_vec())
+        .bind(seq_i64(seq)?)
+        .bind(data_key_id.as_bytes().to_vec())
+        .bind(data.to_vec())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One segment of a blob. `NotFound` if missing.
+    pub async fn segment(&self, blob: &[u8; 32], seq: u64) -> Result<BlobSegment, StoreError> {
+        let row = sqlx::query(
+            "SELECT data_key_id, data FROM blob_segments WHERE blob_id = $1 AND seq = $2",
+        )
+        .bind(blob.to_vec())
+        .bind(seq_i64(seq)?)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(BlobSegment {
+            seq,
+            data_key_id: DataKeyId::from_bytes(rows::array(&row, "data_key_id")?),
+            data: rows::bytes(&row, "data")?,
+        })
+    }
+
+    /// Deletes every segment of a blob; returns how many there were.
+    pub async fn delete_blob(&self, blob: &[u8; 32]) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM blob_segments WHERE blob_id = $1")
+            .bind(blob.to_vec())
+            .execute(&self.db.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Segments under `data_key_id` as `(blob, seq)`, in order, after `after` (exclusive), at
+    /// most `limit` (capped at [`POINTER_PAGE_MAX`]): the re-wrap job pages through them.
+    pub async fn segments_by_key(
+        &self,
+        data_key_id: DataKeyId,
+        after: Option<([u8; 32], u64)>,
+        limit: u32,
+    ) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+        let limit = i64::from(limit.min(POINTER_PAGE_MAX));
+        let found = match after {
+            None => {
+                sqlx::query(
+                    "SELECT blob_id, seq FROM blob_segments WHERE data_key_id = $1 \
+                     ORDER BY blob_id, seq LIMIT $2",
+                )
+                .bind(data_key_id.as_bytes().to_vec())
+                .bind(limit)
+                .fetch_all(&self.db.pool)
+                .await?
+            }
+            Some((blob, seq)) => {
+                sqlx::query(
+                    "SELECT blob_id, seq FROM blob_segments WHERE data_key_id = $1 \
+                     AND (blob_id > $2 OR (blob_id = $2 AND seq > $3)) \
+                     ORDER BY blob_id, seq LIMIT $4",
+                )
+                .bind(data_key_id.as_bytes().to_vec())
+                .bind(blob.to_vec())
+                .bind(seq_i64(seq)?)
+                .bind(limit)
+                .fetch_all(&self.db.pool)
+                .await?
+            }
+        };
+        found
+            .iter()
+            .map(|row| {
+                Ok((
+                    rows::array(row, "blob_id")?,
+                    u64::try_from(rows::int(row, "seq")?).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
+    /// Re-wraps one segment, only if it is still under `expected_key_id` (see
+    /// [`ValueStore::replace`]).
+    pub async fn replace_segment(
+        &self,
+        blob: &[u8; 32],
+        seq: u64,
+        expected_key_id: DataKeyId,
+        new_key_id: DataKeyId,
+        data: &[u8],
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE blob_segments SET data_key_id = $4, data = $5 \
+             WHERE blob_id = $1 AND seq = $2 AND data_key_id = $3",
+        )
+        .bind(blob.to_vec())
+        .bind(seq_i64(seq)?)
+        .bind(expected_key_id.as_bytes().to_vec())
+        .bind(new_key_id.as_bytes().to_vec())
+        .bind(data.to_vec())
+        .execute(&self.db.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// How many segments are under `data_key_id`.
+    pub async fn count_segments_by_key(&self, data_key_id: DataKeyId) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM blob_segments WHERE data_key_id = $1")
                 .bind(data_key_id.as_bytes().to_vec())
                 .fetch_one(&self.db.pool)
                 .await?;

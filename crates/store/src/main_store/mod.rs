@@ -1,5 +1,6 @@
 //! The main store (DESIGN §6): users, devices, sessions, workspaces, members, invites, server
-//! secrets, data keys and the audit log, in one database.
+//! secrets, data keys, local vaults (items, revisions, grants, attachments) and the audit log,
+//! in one database.
 //!
 //! Every method that changes something takes `audit: Option<&AuditEvent>` and, when it is
 //! `Some`, appends that event in the same transaction as the change: both happen, or neither.
@@ -11,6 +12,7 @@ mod devices;
 mod secrets;
 mod sessions;
 mod users;
+mod vaults;
 mod workspaces;
 
 use sqlx::migrate::Migrator;
@@ -20,6 +22,10 @@ pub use devices::{Device, NewDevice};
 pub use secrets::{DataKey, DataKeyState, ServerSecret};
 pub use sessions::{NewSession, Session, SessionRevocation};
 pub use users::{Credentials, MfaSettings, NewUser, User};
+pub use vaults::{
+    Attachment, ITEM_PAGE_MAX, ItemRow, ItemSelection, ItemWrite, ItemWritten, NewGrant, NewVault,
+    RevisionRow, StoredGrant, Vault, VaultMembership, VaultRemains, VaultSnapshot,
+};
 pub use workspaces::{Invite, Member, Membership, NewInvite, NewWorkspace, Workspace};
 
 use crate::audit::{self, AuditEvent};

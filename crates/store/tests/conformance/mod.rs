@@ -9,6 +9,7 @@ mod audit;
 mod crash;
 mod entities;
 mod values;
+mod vaults;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -82,6 +83,13 @@ pub(crate) fn cases() -> Vec<(&'static str, Case)> {
         ("migrations_and_durability", |e| {
             Box::pin(values::migrations_and_durability(e))
         }),
+        ("vaults_and_items", |e| {
+            Box::pin(vaults::vaults_and_items(e))
+        }),
+        ("concurrent_item_writes", |e| {
+            Box::pin(vaults::concurrent_item_writes(e))
+        }),
+        ("blob_segments", |e| Box::pin(vaults::blob_segments(e))),
         ("sigkill_loses_no_acknowledged_write", |e| {
             Box::pin(crash::sigkill(e))
         }),

@@ -92,6 +92,24 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    /// A vault or an attachment failed an integrity check (signed manifest, items against the
+    /// manifest, item fields, grants, attachment stream). The message starts with
+    /// `vault integrity: ` or `attachment integrity: ` and names the reason; nothing from the
+    /// failing vault or attachment is shown or kept.
+    #[error("{0}")]
+    Integrity(String),
+    /// A write was refused because the item changed since the last sync (names the item and the
+    /// revisions); nothing was written.
+    #[error("{0}")]
+    Conflict(String),
+    /// A name or prefix matches more than one vault or item.
+    #[error("{what} is ambiguous: it matches {}; use an id or a longer name", candidates.join(", "))]
+    Ambiguous {
+        /// What was looked up ("vault", "item", "attachment").
+        what: &'static str,
+        /// What matched (names with ids).
+        candidates: Vec<String>,
+    },
     /// A file of the profile is corrupt.
     #[error("{path}: {reason}")]
     Config {
@@ -114,7 +132,10 @@ impl ClientError {
             | ClientError::AccountState(_)
             | ClientError::Downgrade { .. } => Some(ErrorCode::Forbidden),
             ClientError::NotFound { .. } => Some(ErrorCode::NotFound),
-            ClientError::Invalid(_) => Some(ErrorCode::InvalidRequest),
+            ClientError::Invalid(_) | ClientError::Ambiguous { .. } => {
+                Some(ErrorCode::InvalidRequest)
+            }
+            ClientError::Conflict(_) => Some(ErrorCode::Conflict),
             _ => None,
         }
     }
@@ -129,6 +150,7 @@ impl ClientError {
             ClientError::Transport { .. } => "transport",
             ClientError::Protocol(_) => "protocol",
             ClientError::Crypto(_) => "crypto",
+            ClientError::Integrity(_) => "integrity",
             ClientError::NoServer => "no_server",
             ClientError::Io { .. } | ClientError::Config { .. } => "config",
             _ => "internal",

@@ -8,6 +8,9 @@
 //!   MFA enrolment, workspaces, members, invites, devices, sessions, audit);
 //! - [`profile`]: where a profile keeps its files (`profiles/NAME/`, 0600 files);
 //! - [`account`]: the signed account state and the account bundle, byte by byte;
+//! - [`model`]: the item model (login, note, secret, card, identity) and its sealed fields;
+//! - [`vaults`], [`sync`], [`cache`]: local vaults and items, the verified sync stream and the
+//!   encrypted offline cache;
 //! - [`ksf`]: the Argon2id floor the client enforces whatever the server says;
 //! - [`http`]: the JSON transport and the uniform error body;
 //! - [`ClientError`]: one error type; server refusals keep the server's stable code.
@@ -21,14 +24,24 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod attach;
+pub mod cache;
 mod client;
 pub mod error;
 pub mod http;
 pub mod ksf;
+pub mod model;
+mod net;
 pub mod profile;
+pub mod sync;
+mod unlock_shim;
+pub mod vaults;
 
 pub use client::{
     Client, LOGIN_CONTEXT, LoginOutcome, LoginProgress, MfaAnswer, PendingLogin, Status,
 };
 pub use error::{ClientError, Result};
+pub use model::{AttachmentRef, Card, CustomField, Identity, ItemData, ItemType};
 pub use profile::{DEFAULT_PROFILE, Profile};
+pub use sync::SyncReport;
+pub use vaults::{HistoryEntry, Item, ItemSummary, VaultSummary};

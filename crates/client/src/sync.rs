@@ -1,0 +1,1064 @@
+//! Sync (`docs/protocol.md` §15.3): the frame parser of the `application/vnd.coffer.sync.v1`
+//! answer and the verification that turns served frames into cached vault state.
+//!
+//! The parser is incremental ([`FrameParser::push`] any slice of bytes, then take frames), so
+//! the answer is read as it arrives; it rejects an unknown frame kind, a frame above
+//! [`SYNC_MAX_FRAME`], a malformed payload, bytes after the end frame and a stream without one.
+//!
+//! [`apply_vault`] applies one vault's frames to a copy of its cached state: it opens the
+//! vault-key grants (trusted signers: the pinned identity key and the devices whose
+//! certificates verify under it), rebuilds the manifest entries from the items it holds (hashes
+//! computed here), verifies the compact manifest against the last head kept (rollback, fork,
+//! epoch), checks the items against it, and opens every changed item at the revision and epoch
+//! the manifest lists. Any failure is [`ClientError::Integrity`] and the caller keeps the old
+//! state of that vault.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use coffer_crypto::context::{Context, Purpose};
+use coffer_crypto::item::{SealedItem, open_item};
+use coffer_crypto::manifest::{Manifest, ManifestEntry, check_items, verify_manifest};
+use coffer_crypto::{CryptoError, DeviceCertificate, Grant, PublicKeys, SymmetricKey};
+use coffer_proto::vault::{
+    GrantRecipient, SYNC_ITEM_DELETED, SYNC_ITEM_HEADER_LEN, SYNC_MAX_FRAME, SyncEnd,
+    SyncFrameKind, SyncVault, VAULT_RECORD_ITEM,
+};
+use coffer_proto::{ItemId, VaultId};
+use sha2::{Digest, Sha256};
+
+use crate::cache::{CachedItem, CachedVault};
+use crate::error::{ClientError, Result};
+use crate::model::{DETAILS_FIELD, OVERVIEW_FIELD, Overview, VAULT_RECORD_FIELD, VaultRecord};
+use crate::unlock_shim::Keys;
+
+/// What one sync did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncReport {
+    /// Vaults held after the sync.
+    pub vaults: usize,
+    /// Item frames applied (changed, added or deleted items).
+    pub items_changed: usize,
+    /// Bytes of the answer as received (after decompression).
+    pub bytes: u64,
+}
+
+/// One item frame.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ItemFrame {
+    pub(crate) item: [u8; 16],
+    pub(crate) revision: u64,
+    pub(crate) epoch: u32,
+    pub(crate) counter: u64,
+    /// `None`: deleted.
+    pub(crate) sealed: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ItemFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemFrame")
+            .field("revision", &self.revision)
+            .field("deleted", &self.sealed.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One decoded frame.
+#[derive(Debug)]
+pub(crate) enum Frame {
+    Vault(Box<SyncVault>),
+    Item(ItemFrame),
+    Gone(VaultId),
+    End(SyncEnd),
+}
+
+fn proto(msg: impl Into<String>) -> ClientError {
+    ClientError::Protocol(format!("sync stream: {}", msg.into()))
+}
+
+/// The incremental frame parser.
+#[derive(Default)]
+pub(crate) struct FrameParser {
+    buf: Vec<u8>,
+    start: usize,
+    ended: bool,
+    /// Total bytes pushed.
+    pub(crate) bytes: u64,
+    frames: u64,
+}
+
+impl FrameParser {
+    /// Adds received bytes.
+    pub(crate) fn push(&mut self, data: &[u8]) -> Result<()> {
+        if self.ended && !data.is_empty() {
+            return Err(proto("bytes after the end frame"));
+        }
+        if self.start > 0 && self.start * 2 > self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(data);
+        self.bytes += data.len() as u64;
+        Ok(())
+    }
+
+    /// The next complete frame, if one is buffered.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<Frame>> {
+        let avail = &self.buf[self.start..];
+        if avail.is_empty() {
+            return Ok(None);
+        }
+        if self.ended {
+            return Err(proto("bytes after the end frame"));
+        }
+        let kind = SyncFrameKind::from_code(avail[0]).ok_or_else(|| {
+            proto(format!(
+                "unknown frame kind 0x{:02x} (frame {})",
+                avail[0], self.frames
+            ))
+        })?;
+        if avail.len() < 5 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([avail[1], avail[2], avail[3], avail[4]]);
+        if len > SYNC_MAX_FRAME {
+            return Err(proto(format!(
+                "frame {} of {len} bytes is above the {SYNC_MAX_FRAME}-byte limit",
+                self.frames
+            )));
+        }
+        let len = len as usize;
+        if avail.len() < 5 + len {
+            return Ok(None);
+        }
+        let payload = &avail[5..5 + len];
+        let frame = decode_frame(kind, payload).map_err(|e| match e {
+            ClientError::Protocol(m) => {
+                ClientError::Protocol(format!("{m} (frame {})", self.frames))
+            }
+            other => other,
+        })?;
+        self.start += 5 + len;
+        self.frames += 1;
+        if matches!(frame, Frame::End(_)) {
+            self.ended = true;
+        }
+        Ok(Some(frame))
+    }
+
+    /// Checks the stream ended properly: an end frame and nothing left over.
+    pub(crate) fn finish(&self) -> Result<()> {
+        if self.start < self.buf.len() {
+            return Err(proto(format!(
+                "the answer was cut inside a frame ({} bytes left over)",
+                self.buf.len() - self.start
+            )));
+        }
+        if !self.ended {
+            return Err(proto("the answer was cut: no end frame"));
+        }
+        Ok(())
+    }
+}
+
+fn decode_frame(kind: SyncFrameKind, p: &[u8]) -> Result<Frame> {
+    match kind {
+        SyncFrameKind::Vault => serde_json::from_slice::<SyncVault>(p)
+            .map(|v| Frame::Vault(Box::new(v)))
+            .map_err(|e| proto(format!("malformed vault frame: {e}"))),
+        SyncFrameKind::End => serde_json::from_slice::<SyncEnd>(p)
+            .map(Frame::End)
+            .map_err(|e| proto(format!("malformed end frame: {e}"))),
+        SyncFrameKind::Gone => {
+            let id: [u8; 16] = p
+                .try_into()
+                .map_err(|_| proto(format!("gone frame of {} bytes, expected 16", p.len())))?;
+            Ok(Frame::Gone(VaultId::from_uuid(uuid::Uuid::from_bytes(id))))
+        }
+        SyncFrameKind::Item => {
+            if p.len() < SYNC_ITEM_HEADER_LEN {
+                return Err(proto(format!(
+                    "item frame of {} bytes, shorter than its {SYNC_ITEM_HEADER_LEN}-byte header",
+                    p.len()
+                )));
+            }
+            let mut item = [0u8; 16];
+            item.copy_from_slice(&p[..16]);
+            let mut b8 = [0u8; 8];
+            b8.copy_from_slice(&p[16..24]);
+            let revision = u64::from_be_bytes(b8);
+            let mut b4 = [0u8; 4];
+            b4.copy_from_slice(&p[24..28]);
+            let epoch = u32::from_be_bytes(b4);
+            b8.copy_from_slice(&p[28..36]);
+            let counter = u64::from_be_bytes(b8);
+            let flags = p[36];
+            let rest = &p[SYNC_ITEM_HEADER_LEN..];
+            if flags & !SYNC_ITEM_DELETED != 0 {
+                return Err(proto(format!(
+                    "item frame with unknown flags 0x{flags:02x}"
+                )));
+            }
+            let sealed = if flags & SYNC_ITEM_DELETED != 0 {
+                if !rest.is_empty() {
+                    return Err(proto("deleted item frame carries bytes"));
+                }
+                None
+            } else {
+                if rest.is_empty() {
+                    return Err(proto("item frame without sealed bytes"));
+                }
+                Some(rest.to_vec())
+            };
+            Ok(Frame::Item(ItemFrame {
+                item,
+                revision,
+                epoch,
+                counter,
+                sealed,
+            }))
+        }
+    }
+}
+
+/// Encodes one frame (tests build streams with it).
+#[cfg(test)]
+pub(crate) fn encode_frame(kind: SyncFrameKind, payload: &[u8], out: &mut Vec<u8>) {
+    out.push(kind.code());
+    out.extend_from_slice(
+        &u32::try_from(payload.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(payload);
+}
+
+/// Encodes an item frame's payload.
+#[cfg(test)]
+pub(crate) fn item_payload(f: &ItemFrame) -> Vec<u8> {
+    let mut p = Vec::with_capacity(SYNC_ITEM_HEADER_LEN + f.sealed.as_ref().map_or(0, Vec::len));
+    p.extend_from_slice(&f.item);
+    p.extend_from_slice(&f.revision.to_be_bytes());
+    p.extend_from_slice(&f.epoch.to_be_bytes());
+    p.extend_from_slice(&f.counter.to_be_bytes());
+    match &f.sealed {
+        Some(s) => {
+            p.push(0);
+            p.extend_from_slice(s);
+        }
+        None => p.push(SYNC_ITEM_DELETED),
+    }
+    p
+}
+
+/// `vault integrity: <reason>` from a crypto error.
+pub(crate) fn vault_integrity(e: &CryptoError) -> ClientError {
+    match e {
+        CryptoError::Integrity { reason } => {
+            ClientError::Integrity(format!("vault integrity: {reason}"))
+        }
+        other => ClientError::Integrity(format!("vault integrity: {other}")),
+    }
+}
+
+fn integrity(reason: impl std::fmt::Display) -> ClientError {
+    ClientError::Integrity(format!("vault integrity: {reason}"))
+}
+
+/// The Ed25519 keys trusted as signers of a vault: the pinned identity and the devices whose
+/// certificates (from `sv.signers`) verify under it and name the served ids.
+pub(crate) fn trusted_signers(sv: &SyncVault, identity: &PublicKeys) -> Vec<[u8; 32]> {
+    let mut out = vec![*identity.signing()];
+    for s in &sv.signers {
+        let Ok(cert) = DeviceCertificate::from_bytes(&s.certificate.0) else {
+            continue;
+        };
+        if cert.verify(identity).is_err()
+            || cert.device_id() != s.device_id.as_uuid().as_bytes()
+            || cert.user_id() != s.user_id.as_uuid().as_bytes()
+        {
+            continue;
+        }
+        out.push(*cert.device_keys().signing());
+    }
+    out
+}
+
+/// Context of a vault-key grant.
+pub(crate) fn vault_key_context(workspace: [u8; 16], vault: [u8; 16], epoch: u32) -> Context {
+    Context::new(Purpose::VaultKey)
+        .with_workspace(workspace)
+        .with_vault(vault)
+        .with_epoch(epoch)
+}
+
+/// Opens an item's sealed bytes at `entry` and returns its named fields.
+pub(crate) fn open_fields(
+    key: &SymmetricKey,
+    workspace: [u8; 16],
+    vault: [u8; 16],
+    entry: &ManifestEntry,
+    sealed: &[u8],
+) -> core::result::Result<BTreeMap<String, coffer_crypto::SecretVec>, CryptoError> {
+    let s = SealedItem::from_bytes(sealed)?;
+    open_item(key, &s, &entry.location(workspace, vault))
+}
+
+/// Applies one vault's frames to (a copy of) its cached state and verifies everything; see the
+/// module documentation. `old` is the cached state (none for a vault new to this client).
+pub(crate) fn apply_vault(
+    old: Option<&CachedVault>,
+    sv: &SyncVault,
+    frames: &[ItemFrame],
+    keys: &Keys,
+    identity: &PublicKeys,
+) -> Result<CachedVault> {
+    let ws = sv
+        .workspace_id
+        .map(|w| *w.as_uuid().as_bytes())
+        .unwrap_or([0; 16]);
+    let vid = *sv.vault_id.as_uuid().as_bytes();
+    if let Some(o) = old
+        && o.workspace != sv.workspace_id
+    {
+        return Err(integrity("the vault moved to another workspace"));
+    }
+    let trusted = trusted_signers(sv, identity);
+    // Vault keys: those held, plus every grant served.
+    let mut vkeys: BTreeMap<u32, SymmetricKey> = old
+        .map(|o| o.keys.iter().map(|(e, k)| (*e, k.duplicate())).collect())
+        .unwrap_or_default();
+    for g in &sv.grants {
+        let recipient = match g.recipient {
+            GrantRecipient::Device(d) if d == keys.device_id => &keys.device,
+            GrantRecipient::User(u) if u == keys.user_id => &keys.identity,
+            _ => continue,
+        };
+        if vkeys.contains_key(&g.epoch) {
+            continue;
+        }
+        let grant = Grant::from_bytes(&g.grant.0).map_err(|e| integrity(format!("grant: {e}")))?;
+        let k = coffer_crypto::grant::open_grant_with(
+            &grant,
+            recipient,
+            |s| trusted.iter().any(|t| t == s),
+            &vault_key_context(ws, vid, g.epoch),
+        )
+        .map_err(|e| vault_integrity(&e))?;
+        vkeys.insert(g.epoch, k);
+    }
+    // Items: the held set (for a delta) with the frames applied.
+    let mut items: BTreeMap<[u8; 16], CachedItem> = match (sv.full, old) {
+        (true, _) => BTreeMap::new(),
+        (false, Some(o)) => o.items.clone(),
+        (false, None) => {
+            return Err(ClientError::Protocol(
+                "sync stream: a delta for a vault this client does not hold".into(),
+            ));
+        }
+    };
+    let mut seen = BTreeSet::new();
+    let mut changed = BTreeSet::new();
+    for f in frames {
+        if !seen.insert(f.item) {
+            return Err(integrity("item duplicated"));
+        }
+        match &f.sealed {
+            None => {
+                if f.item == *VAULT_RECORD_ITEM.as_uuid().as_bytes() {
+                    return Err(integrity("the vault record was deleted"));
+                }
+                items.remove(&f.item);
+            }
+            Some(bytes) => {
+                changed.insert(f.item);
+                items.insert(
+                    f.item,
+                    CachedItem {
+                        revision: f.revision,
+                        epoch: f.epoch,
+                        counter: f.counter,
+                        hash: Sha256::digest(bytes).into(),
+                        sealed: bytes.clone(),
+                        overview: None,
+                    },
+                );
+            }
+        }
+    }
+    let entries: Vec<ManifestEntry> = items
+        .iter()
+        .map(|(id, it)| ManifestEntry {
+            item: *id,
+            revision: it.revision,
+            epoch: it.epoch,
+            content_hash: it.hash,
+        })
+        .collect();
+    let manifest =
+        Manifest::from_compact(&sv.manifest.0, entries.clone()).map_err(|e| vault_integrity(&e))?;
+    let head = verify_manifest(&manifest, &ws, &vid, &trusted, old.map(|o| &o.head))
+        .map_err(|e| vault_integrity(&e))?;
+    check_items(&manifest, &entries).map_err(|e| vault_integrity(&e))?;
+    if manifest.counter() != sv.counter || manifest.epoch() != sv.epoch {
+        return Err(integrity(
+            "the served counter or epoch differs from the signed manifest",
+        ));
+    }
+    // Open every changed item (and the record, whose name the cache keeps decrypted).
+    let record_id = *VAULT_RECORD_ITEM.as_uuid().as_bytes();
+    let mut record = old.map(|o| o.record.clone());
+    if !items.contains_key(&record_id) {
+        return Err(integrity("the vault record is missing"));
+    }
+    if changed.contains(&record_id) || record.is_none() {
+        changed.insert(record_id);
+    }
+    for id in &changed {
+        let entry = manifest
+            .entry(id)
+            .ok_or_else(|| integrity("item dropped"))?;
+        let key = vkeys
+            .get(&entry.epoch)
+            .ok_or_else(|| integrity(format!("no key for epoch {}", entry.epoch)))?;
+        let it = items.get_mut(id).ok_or_else(|| integrity("item dropped"))?;
+        let fields =
+            open_fields(key, ws, vid, entry, &it.sealed).map_err(|e| vault_integrity(&e))?;
+        if *id == record_id {
+            let v = fields
+                .get(VAULT_RECORD_FIELD)
+                .ok_or_else(|| integrity("the vault record has no field v"))?;
+            record = Some(
+                VaultRecord::from_json(v.expose_secret())
+                    .map_err(|e| integrity(format!("vault record: {e}")))?,
+            );
+        } else {
+            if fields.len() != 2 || !fields.contains_key(DETAILS_FIELD) {
+                return Err(integrity("item fields are not the overview and details"));
+            }
+            let o = fields
+                .get(OVERVIEW_FIELD)
+                .ok_or_else(|| integrity("item has no overview"))?;
+            it.overview = Some(Overview::from_json(o.expose_secret()).map_err(|e| {
+                integrity(format!(
+                    "item {}: {e}",
+                    ItemId::from_uuid(uuid::Uuid::from_bytes(*id))
+                ))
+            })?);
+        }
+    }
+    let record = record.ok_or_else(|| integrity("the vault record is missing"))?;
+    Ok(CachedVault {
+        id: sv.vault_id,
+        workspace: sv.workspace_id,
+        role: sv.role,
+        epoch: sv.epoch,
+        counter: sv.counter,
+        manifest: sv.manifest.0.clone(),
+        head,
+        record,
+        keys: vkeys,
+        items,
+    })
+}
+
+/// Applies decoded frames, vault by vault, to a working copy of the cache.
+pub(crate) struct StreamApplier<'a> {
+    work: crate::cache::CacheState,
+    keys: &'a Keys,
+    identity: &'a PublicKeys,
+    current: Option<(Box<SyncVault>, Vec<ItemFrame>)>,
+    first_err: Option<ClientError>,
+    changed: usize,
+    n_vaults: u64,
+    n_items: u64,
+    end: Option<SyncEnd>,
+}
+
+impl<'a> StreamApplier<'a> {
+    /// Starts from a copy of the cached state.
+    pub(crate) fn new(
+        work: crate::cache::CacheState,
+        keys: &'a Keys,
+        identity: &'a PublicKeys,
+    ) -> Self {
+        Self {
+            work,
+            keys,
+            identity,
+            current: None,
+            first_err: None,
+            changed: 0,
+            n_vaults: 0,
+            n_items: 0,
+            end: None,
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some((sv, frames)) = self.current.take() else {
+            return;
+        };
+        let key = *sv.vault_id.as_uuid().as_bytes();
+        match apply_vault(
+            self.work.vaults.get(&key),
+            &sv,
+            &frames,
+            self.keys,
+            self.identity,
+        ) {
+            Ok(v) => {
+                self.changed += frames.len();
+                self.work.vaults.insert(key, v);
+            }
+            Err(e) => {
+                if self.first_err.is_none() {
+                    let m = match e {
+                        ClientError::Integrity(m) => m,
+                        other => format!("vault integrity: {other}"),
+                    };
+                    self.first_err = Some(ClientError::Integrity(format!(
+                        "{m} (vault {}): it keeps its last verified state",
+                        sv.vault_id
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Takes one frame.
+    pub(crate) fn frame(&mut self, frame: Frame) -> Result<()> {
+        if self.end.is_some() {
+            return Err(proto("a frame after the end frame"));
+        }
+        match frame {
+            Frame::Vault(sv) => {
+                self.flush();
+                self.n_vaults += 1;
+                self.current = Some((sv, Vec::new()));
+            }
+            Frame::Item(it) => {
+                self.n_items += 1;
+                match self.current.as_mut() {
+                    Some((_, frames)) => frames.push(it),
+                    None => return Err(proto("an item frame before any vault frame")),
+                }
+            }
+            Frame::Gone(id) => {
+                self.flush();
+                self.work.vaults.remove(id.as_uuid().as_bytes());
+            }
+            Frame::End(e) => {
+                self.flush();
+                self.end = Some(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the stream: the new state, the first vault failure (those vaults kept their old
+    /// state), and the number of item frames applied.
+    pub(crate) fn finish(
+        mut self,
+    ) -> Result<(crate::cache::CacheState, Option<ClientError>, usize)> {
+        self.flush();
+        let end = self
+            .end
+            .ok_or_else(|| proto("the answer was cut: no end frame"))?;
+        if end.vaults != self.n_vaults || end.items != self.n_items {
+            return Err(proto(format!(
+                "the end frame counts {} vaults and {} items, the stream held {} and {}",
+                end.vaults, end.items, self.n_vaults, self.n_items
+            )));
+        }
+        Ok((self.work, self.first_err, self.changed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CacheState;
+    use crate::model::{ItemData, ItemType};
+    use coffer_crypto::KeyPair;
+    use coffer_crypto::item::{ItemLocation, seal_item};
+    use coffer_crypto::manifest::ManifestBody;
+    use coffer_proto::api::B64;
+    use coffer_proto::vault::{SignerDevice, VaultGrant, VaultRole};
+    use coffer_proto::{DeviceId, UserId};
+
+    fn keys() -> (Keys, SignerDevice) {
+        let identity = KeyPair::generate().unwrap();
+        let device = KeyPair::generate().unwrap();
+        let user_id = UserId::new_random();
+        let device_id = DeviceId::new_random();
+        let cert = DeviceCertificate::issue(
+            &identity,
+            *user_id.as_uuid().as_bytes(),
+            *device_id.as_uuid().as_bytes(),
+            &device.public(),
+            1,
+        )
+        .unwrap();
+        let signer = SignerDevice {
+            device_id,
+            user_id,
+            certificate: B64(cert.as_bytes().to_vec()),
+        };
+        (
+            Keys {
+                user_id,
+                device_id,
+                device,
+                identity,
+            },
+            signer,
+        )
+    }
+
+    /// item → (revision, counter, sealed bytes or deleted)
+    type Rows = BTreeMap<[u8; 16], (u64, u64, Option<Vec<u8>>)>;
+
+    /// A server-side view of one vault, written with real crypto.
+    struct Fixture {
+        id: VaultId,
+        key: SymmetricKey,
+        /// item → (revision, counter, sealed bytes or deleted)
+        items: Rows,
+        manifest: Manifest,
+        grants: Vec<VaultGrant>,
+        signer: SignerDevice,
+    }
+
+    impl Fixture {
+        fn new(k: &Keys, signer: &SignerDevice) -> Self {
+            let id = VaultId::new_random();
+            let key = SymmetricKey::generate().unwrap();
+            let vid = *id.as_uuid().as_bytes();
+            let ctx = vault_key_context([0; 16], vid, 1);
+            let grant =
+                coffer_crypto::seal_grant(&key, &ctx, &k.device.public(), &k.device).unwrap();
+            let genesis = ManifestBody::genesis([0; 16], vid, 1, vec![])
+                .sign(&k.device)
+                .unwrap();
+            let mut f = Fixture {
+                id,
+                key,
+                items: BTreeMap::new(),
+                manifest: genesis,
+                grants: vec![VaultGrant {
+                    recipient: GrantRecipient::Device(k.device_id),
+                    epoch: 1,
+                    grant: B64(grant.into_bytes()),
+                }],
+                signer: signer.clone(),
+            };
+            // Rebuild as a proper genesis holding the record.
+            let rec = f.seal(record_id(), 1, &[(VAULT_RECORD_FIELD, br#"{"name":"V"}"#)]);
+            let e = ManifestEntry::from_sealed_bytes(record_id(), 1, 1, &rec);
+            f.manifest = ManifestBody::genesis([0; 16], vid, 1, vec![e])
+                .sign(&k.device)
+                .unwrap();
+            f.items.insert(record_id(), (1, 0, Some(rec)));
+            f
+        }
+
+        fn seal(&self, item: [u8; 16], revision: u64, fields: &[(&str, &[u8])]) -> Vec<u8> {
+            let loc = ItemLocation {
+                workspace: [0; 16],
+                vault: *self.id.as_uuid().as_bytes(),
+                item,
+                epoch: 1,
+                revision,
+            };
+            seal_item(&self.key, &loc, fields)
+                .unwrap()
+                .to_bytes()
+                .unwrap()
+        }
+
+        fn entries(&self) -> Vec<ManifestEntry> {
+            self.items
+                .iter()
+                .filter_map(|(id, (rev, _, s))| {
+                    s.as_ref()
+                        .map(|s| ManifestEntry::from_sealed_bytes(*id, *rev, 1, s))
+                })
+                .collect()
+        }
+
+        /// Writes an item (new revision) and the next manifest.
+        fn write(&mut self, k: &Keys, item: [u8; 16], name: &str) {
+            let rev = self.items.get(&item).map_or(0, |x| x.0) + 1;
+            let data = ItemData::new(ItemType::Login, name);
+            let fields = data.to_fields().unwrap();
+            let refs: Vec<(&str, &[u8])> = fields
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_slice()))
+                .collect();
+            let sealed = self.seal(item, rev, &refs);
+            let counter = self.manifest.counter() + 1;
+            self.items.insert(item, (rev, counter, Some(sealed)));
+            self.manifest = ManifestBody::successor(&self.manifest, 1, self.entries())
+                .unwrap()
+                .sign(&k.device)
+                .unwrap();
+        }
+
+        fn delete(&mut self, k: &Keys, item: [u8; 16]) {
+            let rev = self.items[&item].0 + 1;
+            let counter = self.manifest.counter() + 1;
+            self.items.insert(item, (rev, counter, None));
+            self.manifest = ManifestBody::successor(&self.manifest, 1, self.entries())
+                .unwrap()
+                .sign(&k.device)
+                .unwrap();
+        }
+
+        /// What the server sends to a client holding `since` (None: everything).
+        fn serve(&self, since: Option<u64>) -> (SyncVault, Vec<ItemFrame>) {
+            let frames = self
+                .items
+                .iter()
+                .filter(|(_, (_, c, s))| match since {
+                    None => s.is_some(),
+                    Some(h) => *c > h,
+                })
+                .map(|(id, (rev, c, s))| ItemFrame {
+                    item: *id,
+                    revision: *rev,
+                    epoch: 1,
+                    counter: *c,
+                    sealed: s.clone(),
+                })
+                .collect();
+            (
+                SyncVault {
+                    vault_id: self.id,
+                    workspace_id: None,
+                    epoch: 1,
+                    counter: self.manifest.counter(),
+                    role: VaultRole::Manager,
+                    full: since.is_none(),
+                    manifest: B64(self.manifest.to_compact().unwrap()),
+                    grants: self.grants.clone(),
+                    signers: vec![self.signer.clone()],
+                },
+                frames,
+            )
+        }
+    }
+
+    fn record_id() -> [u8; 16] {
+        *VAULT_RECORD_ITEM.as_uuid().as_bytes()
+    }
+
+    fn iid(n: u8) -> [u8; 16] {
+        let mut a = [0u8; 16];
+        a[0] = n;
+        a
+    }
+
+    fn stream(vaults: &[(SyncVault, Vec<ItemFrame>)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut n = 0u64;
+        for (sv, items) in vaults {
+            encode_frame(
+                SyncFrameKind::Vault,
+                &serde_json::to_vec(sv).unwrap(),
+                &mut out,
+            );
+            for it in items {
+                n += 1;
+                encode_frame(SyncFrameKind::Item, &item_payload(it), &mut out);
+            }
+        }
+        let end = SyncEnd {
+            vaults: vaults.len() as u64,
+            items: n,
+        };
+        encode_frame(
+            SyncFrameKind::End,
+            &serde_json::to_vec(&end).unwrap(),
+            &mut out,
+        );
+        out
+    }
+
+    /// Runs a whole stream through the parser (in small pieces) and the applier.
+    fn run(
+        state: &CacheState,
+        bytes: &[u8],
+        k: &Keys,
+    ) -> Result<(CacheState, Option<ClientError>, usize)> {
+        let identity = k.identity.public();
+        let mut p = FrameParser::default();
+        let mut a = StreamApplier::new(state.clone(), k, &identity);
+        for piece in bytes.chunks(7) {
+            p.push(piece)?;
+            while let Some(f) = p.next_frame()? {
+                a.frame(f)?;
+            }
+        }
+        p.finish()?;
+        a.finish()
+    }
+
+    fn integrity_of(r: Result<(CacheState, Option<ClientError>, usize)>) -> String {
+        match r {
+            Ok((_, Some(ClientError::Integrity(m)), _)) => m,
+            Ok((_, other, _)) => panic!("expected an integrity error, got {other:?}"),
+            Err(e) => panic!("expected an integrity error, got {e}"),
+        }
+    }
+
+    fn setup() -> (Keys, Fixture, CacheState) {
+        let (k, signer) = keys();
+        let mut f = Fixture::new(&k, &signer);
+        f.write(&k, iid(1), "alpha");
+        f.write(&k, iid(2), "beta");
+        f.write(&k, iid(3), "gamma");
+        let empty = CacheState::empty(k.user_id, k.device_id);
+        let (s, _, n) = run(&empty, &stream(&[f.serve(None)]), &k).unwrap();
+        assert_eq!(n, 4);
+        (k, f, s)
+    }
+
+    fn vault_of<'s>(s: &'s CacheState, f: &Fixture) -> &'s CachedVault {
+        &s.vaults[f.id.as_uuid().as_bytes()]
+    }
+
+    #[test]
+    fn full_then_delta_sync_applies() {
+        let (k, mut f, s) = setup();
+        let v = vault_of(&s, &f);
+        assert_eq!(v.record.name, "V");
+        assert_eq!(v.items.len(), 4);
+        assert_eq!(v.items[&iid(2)].overview.as_ref().unwrap().name, "beta");
+        let held = v.counter;
+        f.write(&k, iid(2), "beta2");
+        f.delete(&k, iid(3));
+        f.write(&k, iid(4), "delta");
+        let (s2, err, n) = run(&s, &stream(&[f.serve(Some(held))]), &k).unwrap();
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(n, 3);
+        let v = vault_of(&s2, &f);
+        assert_eq!(v.items[&iid(2)].overview.as_ref().unwrap().name, "beta2");
+        assert!(!v.items.contains_key(&iid(3)));
+        assert_eq!(v.items[&iid(1)].overview.as_ref().unwrap().name, "alpha");
+        assert_eq!(v.counter, f.manifest.counter());
+        // Same manifest again (nothing new) is fine.
+        let (s3, err, n) = run(&s2, &stream(&[f.serve(Some(v.counter))]), &k).unwrap();
+        assert!(err.is_none() && n == 0);
+        assert_eq!(vault_of(&s3, &f).head, v.head);
+    }
+
+    fn assert_unchanged(before: &CacheState, after: &CacheState, f: &Fixture) {
+        assert_eq!(
+            crate::cache::encode(before),
+            crate::cache::encode(after),
+            "a failing vault must keep its old state"
+        );
+        let _ = vault_of(after, f);
+    }
+
+    #[test]
+    fn dropped_item_is_refused() {
+        let (k, mut f, s) = setup();
+        f.write(&k, iid(5), "new");
+        let (sv, mut frames) = f.serve(None);
+        frames.retain(|x| x.item != iid(1));
+        let r = run(&s, &stream(&[(sv, frames)]), &k);
+        let (after, _, _) = r.as_ref().map(|x| (x.0.clone(), (), ())).unwrap();
+        let m = integrity_of(r);
+        assert!(
+            m.starts_with("vault integrity: ") && m.contains("item count"),
+            "{m}"
+        );
+        assert_unchanged(&s, &after, &f);
+    }
+
+    #[test]
+    fn duplicated_item_is_refused() {
+        let (k, mut f, s) = setup();
+        f.write(&k, iid(1), "alpha2");
+        let held = vault_of(&s, &f).counter;
+        let (sv, mut frames) = f.serve(Some(held));
+        frames.push(frames[0].clone());
+        let m = integrity_of(run(&s, &stream(&[(sv, frames)]), &k));
+        assert!(m.contains("item duplicated"), "{m}");
+    }
+
+    #[test]
+    fn replayed_old_revision_is_refused() {
+        let (k, mut f, s) = setup();
+        let old = f.items[&iid(1)].clone();
+        let held = vault_of(&s, &f).counter;
+        f.write(&k, iid(1), "alpha2");
+        let (sv, mut frames) = f.serve(Some(held));
+        frames[0].revision = old.0;
+        frames[0].sealed = old.2.clone();
+        let r = run(&s, &stream(&[(sv, frames)]), &k);
+        let after = r.as_ref().unwrap().0.clone();
+        let m = integrity_of(r);
+        assert!(m.starts_with("vault integrity: "), "{m}");
+        assert_unchanged(&s, &after, &f);
+        // Served as the new revision number with the old bytes: caught too.
+        let (sv, mut frames) = f.serve(Some(held));
+        frames[0].sealed = old.2;
+        let m = integrity_of(run(&s, &stream(&[(sv, frames)]), &k));
+        assert!(m.contains("signature verification failed"), "{m}");
+    }
+
+    #[test]
+    fn swapped_payloads_are_refused() {
+        let (k, f, _) = setup();
+        let empty = CacheState::empty(k.user_id, k.device_id);
+        let (sv, mut frames) = f.serve(None);
+        let a = frames.iter().position(|x| x.item == iid(1)).unwrap();
+        let b = frames.iter().position(|x| x.item == iid(2)).unwrap();
+        let tmp = frames[a].sealed.clone();
+        frames[a].sealed = frames[b].sealed.clone();
+        frames[b].sealed = tmp;
+        let r = run(&empty, &stream(&[(sv, frames)]), &k);
+        assert!(r.as_ref().unwrap().0.vaults.is_empty(), "nothing shown");
+        let m = integrity_of(r);
+        assert!(m.starts_with("vault integrity: "), "{m}");
+    }
+
+    #[test]
+    fn item_moved_from_another_vault_is_refused() {
+        let (k, f, s) = setup();
+        let mut other = Fixture::new(&k, &f.signer);
+        other.write(&k, iid(1), "elsewhere");
+        let (sv, mut frames) = f.serve(None);
+        let foreign = other
+            .serve(None)
+            .1
+            .into_iter()
+            .find(|x| x.item == iid(1))
+            .unwrap();
+        let a = frames.iter().position(|x| x.item == iid(1)).unwrap();
+        frames[a] = foreign;
+        let m = integrity_of(run(&s, &stream(&[(sv, frames)]), &k));
+        assert!(m.starts_with("vault integrity: "), "{m}");
+    }
+
+    #[test]
+    fn rollback_of_the_whole_vault_is_refused() {
+        let (k, mut f, _) = setup();
+        let empty = CacheState::empty(k.user_id, k.device_id);
+        let old_view = f.serve(None);
+        f.write(&k, iid(4), "later");
+        let (s, err, _) = run(&empty, &stream(&[f.serve(None)]), &k).unwrap();
+        assert!(err.is_none());
+        // The server now serves the older, validly signed state in full.
+        let r = run(&s, &stream(&[old_view]), &k);
+        let after = r.as_ref().unwrap().0.clone();
+        let m = integrity_of(r);
+        assert!(m.contains("vault rolled back"), "{m}");
+        assert_unchanged(&s, &after, &f);
+    }
+
+    #[test]
+    fn untrusted_signer_is_refused() {
+        let (k, mut f, s) = setup();
+        let held = vault_of(&s, &f).counter;
+        // A manifest signed by a device whose certificate is not from the pinned identity.
+        let (rogue, rogue_signer) = keys();
+        f.write(&k, iid(1), "x");
+        f.manifest = ManifestBody::successor(&f.manifest, 1, f.entries())
+            .unwrap()
+            .sign(&rogue.device)
+            .unwrap();
+        f.signer = rogue_signer;
+        let m = integrity_of(run(&s, &stream(&[f.serve(Some(held))]), &k));
+        assert!(m.contains("signer is not trusted"), "{m}");
+    }
+
+    #[test]
+    fn malformed_streams_are_refused() {
+        let (k, f, s) = setup();
+        let good = stream(&[f.serve(None)]);
+        // Truncated anywhere.
+        for cut in [1, 4, 10, good.len() / 2, good.len() - 1] {
+            let e = run(&s, &good[..cut], &k).err().unwrap().to_string();
+            assert!(e.contains("cut"), "cut {cut}: {e}");
+        }
+        // Missing end frame.
+        let mut no_end = Vec::new();
+        let (sv, items) = f.serve(None);
+        encode_frame(
+            SyncFrameKind::Vault,
+            &serde_json::to_vec(&sv).unwrap(),
+            &mut no_end,
+        );
+        for it in &items {
+            encode_frame(SyncFrameKind::Item, &item_payload(it), &mut no_end);
+        }
+        let e = run(&s, &no_end, &k).err().unwrap().to_string();
+        assert!(e.contains("no end frame"), "{e}");
+        // Unknown kind.
+        let mut bad = vec![0x09, 0, 0, 0, 0];
+        bad.extend_from_slice(&good);
+        let e = run(&s, &bad, &k).err().unwrap().to_string();
+        assert!(e.contains("unknown frame kind 0x09"), "{e}");
+        // Oversize frame (refused from its header, before the bytes arrive).
+        let mut p = FrameParser::default();
+        p.push(&[0x02, 0xFF, 0xFF, 0xFF, 0xFF]).unwrap();
+        let e = p.next_frame().err().unwrap().to_string();
+        assert!(e.contains("above the"), "{e}");
+        // Bytes after the end frame.
+        let mut extra = good.clone();
+        extra.push(0x01);
+        let e = run(&s, &extra, &k).err().unwrap().to_string();
+        assert!(e.contains("after the end frame"), "{e}");
+        // Short item frame, bad flags, malformed JSON.
+        let mut short = Vec::new();
+        encode_frame(SyncFrameKind::Item, &[0; 10], &mut short);
+        let mut p = FrameParser::default();
+        p.push(&short).unwrap();
+        assert!(
+            p.next_frame()
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("shorter")
+        );
+        let mut flags = item_payload(&items[0]);
+        flags[36] = 0x80;
+        let mut b = Vec::new();
+        encode_frame(SyncFrameKind::Item, &flags, &mut b);
+        let mut p = FrameParser::default();
+        p.push(&b).unwrap();
+        assert!(p.next_frame().err().unwrap().to_string().contains("flags"));
+        let mut b = Vec::new();
+        encode_frame(SyncFrameKind::Vault, b"{not json", &mut b);
+        let mut p = FrameParser::default();
+        p.push(&b).unwrap();
+        assert!(
+            p.next_frame()
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("malformed vault frame")
+        );
+        // End counts that do not match.
+        let mut lying = Vec::new();
+        encode_frame(
+            SyncFrameKind::Vault,
+            &serde_json::to_vec(&sv).unwrap(),
+            &mut lying,
+        );
+        encode_frame(
+            SyncFrameKind::End,
+            &serde_json::to_vec(&SyncEnd {
+                vaults: 1,
+                items: 99,
+            })
+            .unwrap(),
+            &mut lying,
+        );
+        let e = run(&s, &lying, &k).err().unwrap().to_string();
+        assert!(e.contains("end frame counts"), "{e}");
+    }
+}

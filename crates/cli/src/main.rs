@@ -16,13 +16,29 @@
 //!   device list | device revoke ID
 //!   session list | session revoke ID
 //!   audit list --workspace NAME [--after SEQ] [--limit N] | audit verify
+//!   vault create NAME [--workspace W] [--description D] | list | rename VAULT NEW | delete VAULT [--yes]
+//!   item create --vault V --type T --name N [VALUES] | get ITEM [--field F] [--reveal]
+//!   item edit ITEM [VALUES] [--remove-url U] [--remove-field F] [--remove-tag T] | delete ITEM [--yes]
+//!   item list [--vault V] [--search TEXT] | history ITEM | restore ITEM --revision N
+//!   totp ITEM [--at UNIX_SECONDS]
+//!   attach add ITEM FILE | get ITEM NAME [--out FILE] | list ITEM | delete ITEM NAME [--yes]
+//!   generate [--length N] [--no-symbols|--no-digits|--no-uppercase|--no-lowercase] [--allow-lookalikes]
+//!   generate --passphrase [--words N] [--separator S] [--capitalize] [--number]
+//!   sync
 //!   completions SHELL
 //! ```
 //!
 //! `--server` and `--profile` also come from `COFFER_SERVER` and `COFFER_PROFILE`.
 
+mod cmd_attach;
+mod cmd_generate;
+mod cmd_item;
+mod cmd_totp;
+mod cmd_vault;
 mod input;
 mod output;
+mod sdk_stub;
+mod view;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -89,6 +105,21 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Vaults: create, list, rename, delete.
+    #[command(subcommand)]
+    Vault(cmd_vault::VaultCommand),
+    /// Items: create, get, edit, delete, list, history, restore.
+    #[command(subcommand)]
+    Item(cmd_item::ItemCommand),
+    /// The current TOTP code of an item.
+    Totp(cmd_totp::TotpArgs),
+    /// Attachments of an item.
+    #[command(subcommand)]
+    Attach(cmd_attach::AttachCommand),
+    /// Generate a password or a passphrase (no login needed).
+    Generate(cmd_generate::GenerateArgs),
+    /// Bring the local encrypted cache up to date with the server.
+    Sync,
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -397,6 +428,12 @@ async fn run(cli: Cli) -> Result<()> {
             let phrase = client.fingerprint()?;
             out.message(&json!({"fingerprint": phrase}), &phrase)?;
         }
+        Command::Generate(a) => cmd_generate::run(&out, cli.json, &a)?,
+        Command::Vault(cmd) => cmd_vault::run(&out, cli.json, &mut open()?, cmd).await?,
+        Command::Item(cmd) => cmd_item::run(&out, cli.json, &mut stdin, &mut open()?, cmd).await?,
+        Command::Totp(a) => cmd_totp::run(&out, &mut open()?, a).await?,
+        Command::Attach(cmd) => cmd_attach::run(&out, cli.json, &mut open()?, cmd).await?,
+        Command::Sync => cmd_vault::sync(&out, &mut open()?).await?,
         Command::Mfa(cmd) => mfa(&out, &mut stdin, open()?, cmd).await?,
         Command::Workspace(cmd) => workspace(&out, open()?, cmd).await?,
         Command::Device(cmd) => {

@@ -8,6 +8,7 @@
 //!   MFA enrolment, workspaces, members, invites, devices, sessions, audit);
 //! - [`profile`]: where a profile keeps its files (`profiles/NAME/`, 0600 files);
 //! - [`account`]: the signed account state and the account bundle, byte by byte;
+//! - [`generate`]: random passwords and EFF-list passphrases with their entropy;
 //! - [`model`]: the item model (login, note, secret, card, identity) and its sealed fields;
 //! - [`vaults`], [`sync`], [`cache`]: local vaults and items, the verified sync stream and the
 //!   encrypted offline cache;
@@ -28,6 +29,7 @@ pub mod attach;
 pub mod cache;
 mod client;
 pub mod error;
+pub mod generate;
 pub mod http;
 pub mod ksf;
 pub mod model;

@@ -400,3 +400,43 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
+
+impl Run {
+    /// A run from a finished process's output.
+    pub fn from_output(o: Output) -> Self {
+        Run::from(o)
+    }
+}
+
+impl User {
+    /// Another profile folder of the same account (a second install of the same person).
+    pub fn second_install(&self) -> Self {
+        Self {
+            email: self.email.clone(),
+            password: self.password.clone(),
+            config: tempfile::Builder::new()
+                .prefix("coffer-e2e-profile")
+                .tempdir()
+                .unwrap(),
+            server: self.server.clone(),
+        }
+    }
+
+    /// Runs `coffer ARGS` with `stdin` and extra environment variables.
+    pub fn run_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let _ = input.write_all(stdin.as_bytes());
+        drop(input);
+        Run::from(child.wait_with_output().unwrap())
+    }
+}

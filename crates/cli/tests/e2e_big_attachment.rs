@@ -162,7 +162,7 @@ fn one_gib_attachment_in_constant_memory() {
             &att,
             "--vault",
             &vault,
-            "--output",
+            "--out",
             out.to_str().unwrap(),
         ],
     );

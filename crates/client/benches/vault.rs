@@ -162,9 +162,16 @@ fn bench(c: &mut Criterion) {
     let a = best_of(5, || open_all(&vault));
     let b = best_of(5, || raw_all(&raw));
     eprintln!();
-    eprintln!("10,000 login items, {bytes} sealed bytes ({} per item)", bytes / N);
+    eprintln!(
+        "10,000 login items, {bytes} sealed bytes ({} per item)",
+        bytes / N
+    );
     eprintln!("{:<44} {:>10}", "what", "best of 5");
-    eprintln!("{:<44} {:>8.1} ms", "seal 10k items (setup, once)", ms(build_time));
+    eprintln!(
+        "{:<44} {:>8.1} ms",
+        "seal 10k items (setup, once)",
+        ms(build_time)
+    );
     eprintln!("{:<44} {:>8.1} ms", "(a) parse + open_item × 10k", ms(a));
     eprintln!(
         "{:<44} {:>8.1} ms",

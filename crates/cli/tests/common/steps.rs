@@ -96,6 +96,7 @@ pub fn login_item(u: &User, vault: &str, name: &str, username: &str, password: &
         &[
             "item",
             "create",
+            "--type",
             "login",
             "--vault",
             vault,
@@ -103,7 +104,8 @@ pub fn login_item(u: &User, vault: &str, name: &str, username: &str, password: &
             name,
             "--username",
             username,
-            "--password-stdin",
+            "--password",
+            "-",
         ],
         &format!("{password}\n"),
     ))
@@ -120,7 +122,8 @@ pub fn set_password(u: &User, vault: &str, item: &str, password: &str) {
             item,
             "--vault",
             vault,
-            "--password-stdin",
+            "--password",
+            "-",
         ],
         &format!("{password}\n"),
     )
@@ -162,7 +165,7 @@ pub fn attach_add(u: &User, vault: &str, item: &str, file: &Path) -> String {
     ))
 }
 
-/// `coffer attach get ITEM ATTACHMENT --vault VAULT --output OUT`.
+/// `coffer attach get ITEM ATTACHMENT --vault VAULT --out OUT`.
 pub fn attach_get(u: &User, vault: &str, item: &str, attachment: &str, out: &Path) -> Run {
     coffer(
         u,
@@ -174,7 +177,7 @@ pub fn attach_get(u: &User, vault: &str, item: &str, attachment: &str, out: &Pat
             attachment,
             "--vault",
             vault,
-            "--output",
+            "--out",
             out.to_str().unwrap(),
         ],
         "",

@@ -124,6 +124,7 @@ impl Proxy {
             upstream: upstream.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .no_gzip()
                 .build()
                 .unwrap(),
             mode: Mutex::new(Mode::Pass),

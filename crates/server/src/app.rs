@@ -1,6 +1,7 @@
 //! The router: every route of `docs/api.md`, registered through utoipa-axum so that
 //! `/openapi.json` is generated from the handlers themselves, plus `/healthz`, `/metrics`, the
-//! 1 MiB body limit, request metrics, request tracing and a JSON 404.
+//! 1 MiB body limit (lifted on attachment uploads, which have their own limit), gzip on the
+//! sync stream when asked, request metrics, request tracing and a JSON 404.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use serde::Serialize;
+use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -18,7 +20,9 @@ use crate::config::MAX_BODY_BYTES;
 use crate::error::ServerError;
 use crate::extract::Json;
 use crate::state::AppState;
-use crate::{audit, auth, devices, metrics, mfa, session, workspaces};
+use crate::{
+    attachments, audit, auth, devices, items, metrics, mfa, session, sync, vaults, workspaces,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -90,6 +94,24 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::accept))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
+        .routes(routes!(vaults::create, vaults::list))
+        .routes(routes!(vaults::delete))
+        .routes(routes!(items::write))
+        .routes(routes!(items::revisions))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(sync::sync))
+                .layer(CompressionLayer::new()),
+        )
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(
+                    attachments::put,
+                    attachments::get,
+                    attachments::delete
+                ))
+                .layer(DefaultBodyLimit::disable()),
+        )
         .split_for_parts()
 }
 

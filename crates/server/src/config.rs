@@ -22,6 +22,10 @@ pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 pub const DEFAULT_DATA_KEY_ROTATION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Largest accepted request body (1 MiB); larger bodies get `413`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default number of revisions kept per item.
+pub const DEFAULT_REVISIONS_KEPT: u32 = 50;
+/// Default largest attachment: 4 GiB.
+pub const DEFAULT_MAX_ATTACHMENT_SIZE: u64 = 4 << 30;
 
 /// Flags of `coffer server`. Every flag is optional: what is not given comes from the
 /// environment, then the config file, then the defaults.
@@ -66,6 +70,14 @@ pub struct ServerArgs {
     /// from `COFFER_LOG` (`info` by default).
     #[arg(long, value_name = "FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
+    /// Revisions kept per item; older ones are deleted at the next write [env:
+    /// COFFER_REVISIONS_KEPT; default: 50; at least 1].
+    #[arg(long, value_name = "N")]
+    pub revisions_kept: Option<u32>,
+    /// Largest attachment accepted, in bytes or with a `K`, `M`, `G` suffix (powers of 1024)
+    /// [env: COFFER_MAX_ATTACHMENT_SIZE; default: 4G]. Larger uploads get `413`.
+    #[arg(long, value_name = "SIZE")]
+    pub max_attachment_size: Option<String>,
 }
 
 /// How log lines are written (to stderr).
@@ -93,6 +105,8 @@ struct FileConfig {
     session_ttl: Option<String>,
     data_key_rotation: Option<String>,
     log_format: Option<LogFormat>,
+    revisions_kept: Option<u32>,
+    max_attachment_size: Option<String>,
 }
 
 /// A database URL whose `Debug` hides the password.
@@ -165,6 +179,10 @@ pub struct Config {
     pub data_key_rotation: Option<Duration>,
     /// Log format.
     pub log_format: LogFormat,
+    /// Revisions kept per item (at least 1).
+    pub revisions_kept: u32,
+    /// Largest attachment accepted, in bytes.
+    pub max_attachment_size: u64,
 }
 
 impl Config {
@@ -278,6 +296,29 @@ impl Config {
                 None => file.log_format.unwrap_or_default(),
             },
         };
+        let revisions_kept = match args.revisions_kept {
+            Some(n) => n,
+            None => match env_s("COFFER_REVISIONS_KEPT") {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| config_err(format!("COFFER_REVISIONS_KEPT: not a number: {v}")))?,
+                None => file.revisions_kept.unwrap_or(DEFAULT_REVISIONS_KEPT),
+            },
+        };
+        if revisions_kept == 0 {
+            return Err(config_err("revisions kept: at least 1"));
+        }
+        let max_attachment_size = match args
+            .max_attachment_size
+            .clone()
+            .or_else(|| env_s("COFFER_MAX_ATTACHMENT_SIZE"))
+            .or(file.max_attachment_size)
+        {
+            Some(v) => parse_size(&v)
+                .filter(|n| *n > 0)
+                .ok_or_else(|| config_err(format!("max attachment size: not a size: {v}")))?,
+            None => DEFAULT_MAX_ATTACHMENT_SIZE,
+        };
         Ok(Self {
             data_dir,
             listen,
@@ -288,6 +329,8 @@ impl Config {
             session_ttl,
             data_key_rotation,
             log_format,
+            revisions_kept,
+            max_attachment_size,
         })
     }
 
@@ -334,6 +377,23 @@ fn parse_bool(v: &str) -> Option<bool> {
         "0" | "false" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// Parses a byte size: `1048576`, `512K`, `10M`, `4G` (suffixes are powers of 1024; `KiB`,
+/// `MiB`, `GiB` and a trailing `B` are accepted too).
+pub fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 /// Parses `90`, `90s`, `30m`, `12h`, `30d`, `2w` into a duration.
@@ -482,6 +542,38 @@ mod tests {
         assert!(Config::resolve(&args(&[]), &env_of(&[])).is_err());
         let c = Config::resolve(&args(&["--data-key-rotation", "off"]), &e).unwrap();
         assert_eq!(c.data_key_rotation, None);
+        assert!(Config::resolve(&args(&["--revisions-kept", "0"]), &e).is_err());
+        assert!(Config::resolve(&args(&["--max-attachment-size", "lots"]), &e).is_err());
+    }
+
+    #[test]
+    fn vault_options() {
+        let e = env_of(&[("HOME", "/h")]);
+        let c = Config::resolve(&args(&[]), &e).unwrap();
+        assert_eq!(c.revisions_kept, DEFAULT_REVISIONS_KEPT);
+        assert_eq!(c.max_attachment_size, 4 << 30);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "revisions_kept = 7\nmax_attachment_size = \"10M\"\n").unwrap();
+        let f = file.to_str().unwrap();
+        let c = Config::resolve(&args(&["--config", f]), &e).unwrap();
+        assert_eq!((c.revisions_kept, c.max_attachment_size), (7, 10 << 20));
+        let e2 = env_of(&[
+            ("HOME", "/h"),
+            ("COFFER_REVISIONS_KEPT", "3"),
+            ("COFFER_MAX_ATTACHMENT_SIZE", "512K"),
+        ]);
+        let c = Config::resolve(&args(&["--config", f]), &e2).unwrap();
+        assert_eq!((c.revisions_kept, c.max_attachment_size), (3, 512 << 10));
+        let c = Config::resolve(
+            &args(&["--revisions-kept", "2", "--max-attachment-size", "1G"]),
+            &e2,
+        )
+        .unwrap();
+        assert_eq!((c.revisions_kept, c.max_attachment_size), (2, 1 << 30));
+        assert_eq!(parse_size("4GiB"), Some(4 << 30));
+        assert_eq!(parse_size("12"), Some(12));
+        assert_eq!(parse_size("1T"), None);
     }
 
     #[test]

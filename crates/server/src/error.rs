@@ -47,6 +47,9 @@ pub enum ServerError {
     /// The body is larger than the limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// An attachment upload is larger than the configured limit (bytes).
+    #[error("attachment larger than {0} bytes")]
+    AttachmentTooLarge(u64),
     /// Too many attempts; try again after this many seconds.
     #[error("rate limited for {retry_after} s")]
     RateLimited {
@@ -110,6 +113,11 @@ impl ServerError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::PayloadTooLarge,
                 "request body larger than 1 MiB".to_owned(),
+            ),
+            E::AttachmentTooLarge(max) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                format!("attachment larger than the server's limit of {max} bytes"),
             ),
             E::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,

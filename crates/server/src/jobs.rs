@@ -1,6 +1,6 @@
 //! Background work: the data-key rotation job (rotate when the current key is older than the
-//! configured period, re-wrap values under older keys in batches, retire keys no value uses any
-//! more) and housekeeping (purging expired sessions). [`rotate_data_key`] and
+//! configured period, re-wrap values and attachment segments under older keys in batches,
+//! retire keys nothing uses any more) and housekeeping (purging expired sessions). [`rotate_data_key`] and
 //! [`rewrap_and_retire`] are also what the offline `coffer server rotate-data-key` runs.
 
 use std::time::Duration;
@@ -91,7 +91,9 @@ pub async fn rewrap_and_retire(state: &AppState) -> Result<RewrapReport, ServerE
             }
             after = Some(last);
         }
-        let left = state.values.count_by_key(old_id).await?;
+        report.rewrapped += rewrap_segments(state, old_id, current_id).await?;
+        let left = state.values.count_by_key(old_id).await?
+            + state.values.count_segments_by_key(old_id).await?;
         if left == 0 {
             retire(state, key, old_id).await?;
             report.retired += 1;
@@ -99,6 +101,51 @@ pub async fn rewrap_and_retire(state: &AppState) -> Result<RewrapReport, ServerE
     }
     ::metrics::counter!(crate::metrics::DATA_KEY_REWRAPPED).increment(report.rewrapped);
     Ok(report)
+}
+
+/// Re-wraps every attachment segment under `old_id` to `current_id`, in batches.
+async fn rewrap_segments(
+    state: &AppState,
+    old_id: DataKeyId,
+    current_id: DataKeyId,
+) -> Result<u64, ServerError> {
+    let mut done = 0;
+    let mut after = None;
+    loop {
+        let page = state
+            .values
+            .segments_by_key(old_id, after, REWRAP_BATCH)
+            .await?;
+        let Some(last) = page.last().copied() else {
+            break;
+        };
+        for (blob, seq) in page {
+            let stored = match state.values.segment(&blob, seq).await {
+                Ok(s) => s,
+                Err(StoreError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if stored.data_key_id != old_id {
+                continue;
+            }
+            let binding = crate::attachments::segment_binding(&blob, seq);
+            let fresh = state
+                .keyring()
+                .rewrap(&binding, &stored.data)
+                .map_err(ServerError::internal)?;
+            match state
+                .values
+                .replace_segment(&blob, seq, old_id, current_id, &fresh)
+                .await
+            {
+                Ok(()) => done += 1,
+                Err(StoreError::NotFound | StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        after = Some(last);
+    }
+    Ok(done)
 }
 
 async fn retire(

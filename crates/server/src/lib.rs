@@ -21,6 +21,10 @@
 //! - [`devices`]: devices and the challenge–response release of server shares;
 //! - [`workspaces`]: workspaces, members, invites, policy;
 //! - [`policy`]: the role × action policy function;
+//! - [`vaults`]: local vaults (create, list, delete) and the trusted-device and role checks;
+//! - [`items`]: item writes with conflict checks, revision history;
+//! - [`sync`]: the streamed binary sync answer;
+//! - [`attachments`]: attachment blobs streamed in and out in segments;
 //! - [`audit`]: reading and verifying the audit log;
 //! - [`jobs`]: data-key rotation and housekeeping;
 //! - [`throttle`]: login throttling per account and address;
@@ -30,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -38,6 +43,7 @@ pub mod devices;
 pub mod ephemeral;
 pub mod error;
 pub mod extract;
+pub mod items;
 pub mod jobs;
 pub mod metrics;
 pub mod mfa;
@@ -46,7 +52,9 @@ pub mod serve;
 pub mod session;
 pub mod startup;
 pub mod state;
+pub mod sync;
 pub mod throttle;
+pub mod vaults;
 pub mod workspaces;
 
 pub use error::ServerError;

@@ -1,9 +1,11 @@
 //! The one policy function: may a member with a given workspace role do a given action?
 //!
 //! Every workspace handler calls [`authorize`] before it acts; the rules are the table of
-//! `docs/api.md` ("Roles and the policy") and DESIGN §1. State-dependent rules that no role can
-//! override (the last owner cannot leave, be demoted or be removed) are checked by the handlers
-//! against the store and answer `409 conflict`.
+//! `docs/api.md` ("Roles and the policy") and DESIGN §1; creating a workspace vault is one of
+//! its actions too ([`Action::CreateVault`]). Roles *within* a vault are
+//! [`coffer_proto::VaultRole`] and checked by the vault handlers. State-dependent rules that no
+//! role can override (the last owner cannot leave, be demoted or be removed) are checked by the
+//! handlers against the store and answer `409 conflict`.
 
 use coffer_proto::Role;
 
@@ -35,6 +37,8 @@ pub enum Action {
     ReadAudit,
     /// Leave the workspace (remove oneself).
     Leave,
+    /// Create a local vault in the workspace (owner, admin, developer).
+    CreateVault,
 }
 
 /// Refusal by the policy.
@@ -81,6 +85,7 @@ pub fn authorize(actor: Role, action: Action) -> Result<(), Denied> {
             }
         }
         Action::Leave => true,
+        Action::CreateVault => r >= rank(Role::Developer),
     };
     if allowed {
         Ok(())
@@ -144,12 +149,13 @@ mod tests {
         (Action::SetPolicy,                      [Y, Y, X, X, X]),
         (Action::ReadAudit,                      [Y, Y, X, X, X]),
         (Action::Leave,                          [Y, Y, Y, Y, Y]),
+        (Action::CreateVault,                    [Y, Y, Y, X, X]),
     ];
 
     #[test]
     fn full_role_action_table() {
         let roles = [O, A, D, M, N];
-        assert_eq!(TABLE.len(), 1 + 5 + 25 + 5 + 3);
+        assert_eq!(TABLE.len(), 1 + 5 + 25 + 5 + 3 + 1);
         for (action, expected) in TABLE {
             for (role, want) in roles.iter().zip(expected) {
                 let got = authorize(*role, *action).is_ok();

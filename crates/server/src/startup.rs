@@ -105,6 +105,8 @@ pub async fn open_state_with(
         opaque,
         throttle,
         session_ttl: config.session_ttl,
+        revisions_kept: config.revisions_kept,
+        max_attachment_size: config.max_attachment_size,
     }))
 }
 

@@ -55,6 +55,10 @@ pub struct Inner {
     pub throttle: LoginThrottle,
     /// Session lifetime.
     pub session_ttl: Duration,
+    /// Revisions kept per item.
+    pub revisions_kept: u32,
+    /// Largest attachment accepted, in bytes.
+    pub max_attachment_size: u64,
 }
 
 impl Deref for AppState {
@@ -80,6 +84,10 @@ pub struct StateParts {
     pub throttle: ThrottleConfig,
     /// Session lifetime.
     pub session_ttl: Duration,
+    /// Revisions kept per item.
+    pub revisions_kept: u32,
+    /// Largest attachment accepted, in bytes.
+    pub max_attachment_size: u64,
 }
 
 impl AppState {
@@ -95,6 +103,8 @@ impl AppState {
             challenges: Ephemeral::new(EPHEMERAL_TTL),
             throttle: LoginThrottle::new(p.throttle),
             session_ttl: p.session_ttl,
+            revisions_kept: p.revisions_kept,
+            max_attachment_size: p.max_attachment_size,
         }))
     }
 

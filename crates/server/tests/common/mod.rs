@@ -44,6 +44,8 @@ pub struct TestApp {
 pub struct Options {
     pub session_ttl: Duration,
     pub throttle: ThrottleConfig,
+    pub revisions_kept: u32,
+    pub max_attachment_size: u64,
 }
 
 impl Default for Options {
@@ -51,6 +53,8 @@ impl Default for Options {
         Self {
             session_ttl: Duration::from_secs(3600),
             throttle: ThrottleConfig::default(),
+            revisions_kept: coffer_server::config::DEFAULT_REVISIONS_KEPT,
+            max_attachment_size: coffer_server::config::DEFAULT_MAX_ATTACHMENT_SIZE,
         }
     }
 }
@@ -66,6 +70,8 @@ pub fn config_for(dir: &std::path::Path) -> Config {
         session_ttl: Duration::from_secs(3600),
         data_key_rotation: None,
         log_format: LogFormat::Text,
+        revisions_kept: coffer_server::config::DEFAULT_REVISIONS_KEPT,
+        max_attachment_size: coffer_server::config::DEFAULT_MAX_ATTACHMENT_SIZE,
     }
 }
 
@@ -74,6 +80,8 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config_for(dir.path());
         config.session_ttl = opts.session_ttl;
+        config.revisions_kept = opts.revisions_kept;
+        config.max_attachment_size = opts.max_attachment_size;
         if let Backend::Postgres(pg) = backend {
             config.database_url = DbUrl::new(pg.create_database("main").await.unwrap());
             config.value_store_url = DbUrl::new(pg.create_database("values").await.unwrap());

@@ -9,6 +9,7 @@
 //!   signup --email E [--password-stdin] [--device-name N]
 //!   login [--email E] [--password-stdin] [--code C | --code-stdin | --recovery-code R | --recovery]
 //!   logout | status | fingerprint
+//!   unlock [--raw] [--password-stdin] [--code C | --code-stdin | …] | lock
 //!   mfa enable [--code C | --code-stdin] | mfa confirm --code C | mfa disable [--code C | --code-stdin]
 //!   workspace create NAME | list | invites | accept NAME | members NAME
 //!   workspace invite NAME EMAIL --role R | invite EMAIL --role R --workspace NAME
@@ -86,8 +87,13 @@ enum Command {
     Login(LoginArgs),
     /// End this profile's session.
     Logout,
-    /// Show the profile and its session.
+    /// Show the profile, its session and whether it is unlocked.
     Status,
+    /// Unlock the device keys with the password (a new session); `--raw` prints the unlock key
+    /// for COFFER_SESSION instead of storing it.
+    Unlock(UnlockArgs),
+    /// Forget the unlocked state (the session stays).
+    Lock,
     /// Show the identity fingerprint phrase (compare it out of band).
     Fingerprint,
     /// Two-factor authentication (TOTP).
@@ -170,6 +176,17 @@ struct LoginArgs {
     /// A name for this device, if the login registers it.
     #[arg(long, value_name = "NAME")]
     device_name: Option<String>,
+    #[command(flatten)]
+    password: PasswordArgs,
+    #[command(flatten)]
+    code: CodeArgs,
+}
+
+#[derive(Debug, Args)]
+struct UnlockArgs {
+    /// Print the unlock key (for COFFER_SESSION) instead of storing it.
+    #[arg(long)]
+    raw: bool,
     #[command(flatten)]
     password: PasswordArgs,
     #[command(flatten)]
@@ -422,6 +439,38 @@ async fn run(cli: Cli) -> Result<()> {
             let client = open()?;
             let st = client.status().await?;
             out.status(&st)?;
+        }
+        Command::Unlock(a) => {
+            let mut client = open()?;
+            let password = input::password(&mut stdin, a.password.password_stdin)?;
+            let spin = output::spinner("unlocking");
+            let r = client.unlock_begin(&password, a.raw).await;
+            spin.finish_and_clear();
+            drop(password);
+            match r? {
+                LoginProgress::Done(_) => {}
+                LoginProgress::NeedsMfa(pending) => match mfa_answer(&mut stdin, &a.code) {
+                    Ok(answer) => {
+                        client.complete_mfa(pending, answer).await?;
+                    }
+                    Err(e) => {
+                        client.abandon_login(pending).await;
+                        return Err(e);
+                    }
+                },
+            }
+            match client.take_unlock_key() {
+                Some(key) => out.message(&json!({"session": key}), &key)?,
+                None => out.message(&json!({"unlocked": true}), "unlocked")?,
+            }
+        }
+        Command::Lock => {
+            let mut client = open()?;
+            let had = client.lock()?;
+            out.message(
+                &json!({"locked": true, "was_unlocked": had}),
+                if had { "locked" } else { "already locked" },
+            )?;
         }
         Command::Fingerprint => {
             let client = open()?;

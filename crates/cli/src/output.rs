@@ -120,6 +120,10 @@ impl Out {
             opt(s.device_id.map(|u| u.to_string())),
         ]);
         t.add_row(vec!["logged in".to_owned(), s.logged_in.to_string()]);
+        t.add_row(vec![
+            "unlocked".to_owned(),
+            if s.unlocked { "yes" } else { "no (locked)" }.to_owned(),
+        ]);
         if let Some(sess) = &s.session {
             t.add_row(vec!["session".to_owned(), sess.session_id.to_string()]);
             t.add_row(vec!["expires".to_owned(), time(sess.expires_at)]);

@@ -20,11 +20,15 @@ use coffer_proto::{
 };
 use serde::{Deserialize, Serialize};
 
+use zeroize::Zeroizing;
+
 use crate::account::{self, AccountState};
 use crate::error::{ClientError, Result};
 use crate::http::{Http, parse_server_url};
+use crate::keystore::{self, Backend, Keystore};
 use crate::ksf;
 use crate::profile::{Profile, ProfileConfig, StoredSession};
+use crate::unlock::{self, Keys};
 
 /// The OPAQUE login context both sides bind into the key exchange (`docs/api.md`).
 pub const LOGIN_CONTEXT: &[u8] = coffer_proto::api::OPAQUE_LOGIN_CONTEXT;
@@ -81,6 +85,7 @@ pub struct PendingLogin {
     export_key: opaque::ExportKey,
     result: LoginResult,
     new_device: Option<KeyPair>,
+    raw: bool,
 }
 
 impl core::fmt::Debug for PendingLogin {
@@ -118,6 +123,9 @@ pub struct Status {
     pub has_device_keys: bool,
     /// Whether a session is stored and valid.
     pub logged_in: bool,
+    /// Whether the device and identity keys are available (protocol.md §14.2).
+    #[serde(default)]
+    pub unlocked: bool,
     /// The session, as the server sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<StatusResponse>,
@@ -129,6 +137,8 @@ pub struct Client {
     profile: Profile,
     cfg: ProfileConfig,
     http: Option<Http>,
+    backend: Backend,
+    raw_unlock_key: Option<Zeroizing<String>>,
 }
 
 fn now_secs() -> u64 {
@@ -174,7 +184,13 @@ impl Client {
             }
             None => None,
         };
-        Ok(Self { profile, cfg, http })
+        Ok(Self {
+            profile,
+            cfg,
+            http,
+            backend: Backend::from_env(),
+            raw_unlock_key: None,
+        })
     }
 
     /// The profile.
@@ -185,6 +201,11 @@ impl Client {
     /// The profile's configuration as loaded (and overridden).
     pub fn config(&self) -> &ProfileConfig {
         &self.cfg
+    }
+
+    /// Chooses where local secrets go (default: [`Backend::from_env`]).
+    pub fn set_keystore(&mut self, backend: Backend) {
+        self.backend = backend;
     }
 
     fn http(&self) -> Result<&Http> {
@@ -373,8 +394,60 @@ impl Client {
         }
         self.cfg.email = Some(email.clone());
         self.cfg.device_name = Some(device_name);
-        self.profile.save_device_key(result.device_id, &device)?;
-        self.finish(email, ksf, identity.public(), result, true)
+        let mut outcome = self.finish(email, ksf, identity.public(), result, true)?;
+        self.secure_device(&identity, Some(device), &mut outcome, false)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// After a verified login: fetches the device's server share with the identity key, seals a
+    /// new device's seed (or opens, or migrates, the stored one), certifies a pending device
+    /// (protocol.md §14.1), and writes the unlocked state until the session's expiry (§14.2).
+    async fn secure_device(
+        &mut self,
+        identity: &KeyPair,
+        new_device: Option<KeyPair>,
+        outcome: &mut LoginOutcome,
+        raw: bool,
+    ) -> Result<()> {
+        let device_id = outcome.device_id;
+        let share = keystore::fetch_share(self.authed()?, device_id, identity)
+            .await
+            .map_err(|e| self.session_error(e))?;
+        let ks = Keystore::new(&self.profile, self.backend);
+        let device = match new_device {
+            Some(kp) => {
+                ks.store_device_key(device_id, &share, &kp)?;
+                kp
+            }
+            None => ks.open_device_key(device_id, &share)?,
+        };
+        if outcome.device_state == DeviceState::Pending {
+            let cert = DeviceCertificate::issue(
+                identity,
+                *outcome.user_id.as_uuid().as_bytes(),
+                *device_id.as_uuid().as_bytes(),
+                &device.public(),
+                now_secs(),
+            )?;
+            self.post_no_content(
+                &format!("v1/devices/{}/certificate", seg(device_id)),
+                &coffer_proto::vault::CertifyDeviceRequest {
+                    certificate: B64(cert.as_bytes().to_vec()),
+                },
+            )
+            .await?;
+            outcome.device_state = DeviceState::Trusted;
+        }
+        let keys = Keys {
+            user_id: outcome.user_id,
+            device_id,
+            device,
+            identity: KeyPair::from_seed(identity.seed())?,
+        };
+        let expires = u64::try_from(outcome.expires_at).unwrap_or(0);
+        self.raw_unlock_key = unlock::write(&self.profile, self.backend, &keys, expires, raw)?;
+        Ok(())
     }
 
     /// Records a verified login in the profile and builds the outcome.
@@ -428,6 +501,17 @@ impl Client {
         password: &Password,
         device_name: Option<&str>,
     ) -> Result<LoginProgress> {
+        self.login_inner(email, password, device_name, false).await
+    }
+
+    async fn login_inner(
+        &mut self,
+        email: &str,
+        password: &Password,
+        device_name: Option<&str>,
+        raw: bool,
+    ) -> Result<LoginProgress> {
+        self.raw_unlock_key = None;
         let email = account::normalize_email(email)?;
         if self.cfg.user_id.is_some() && self.cfg.email.as_deref() != Some(email.as_str()) {
             return Err(ClientError::Invalid(format!(
@@ -488,7 +572,7 @@ impl Client {
 
         let existing = self.profile.device_key()?;
         let (device_ref, new_device) = match &existing {
-            Some((id, _)) if self.cfg.user_id.is_some() => (DeviceRef::Existing(*id), None),
+            Some(k) if self.cfg.user_id.is_some() => (DeviceRef::Existing(k.device_id()), None),
             _ => {
                 let kp = KeyPair::generate()?;
                 let name = Self::device_name(device_name);
@@ -524,6 +608,9 @@ impl Client {
                 code: code @ (ErrorCode::Forbidden | ErrorCode::NotFound),
                 ..
             }) if existing_device => {
+                if let Some(k) = &existing {
+                    self.forget_device_secrets(k.device_id())?;
+                }
                 self.profile.clear_device_key()?;
                 self.cfg.device_id = None;
                 self.profile.save_config(&self.cfg)?;
@@ -538,9 +625,6 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
-        if let Some(kp) = &new_device {
-            self.profile.save_device_key(result.device_id, kp)?;
-        }
         http.set_token(Some(result.session.token.clone()));
         self.http = Some(http);
         let pending = PendingLogin {
@@ -549,6 +633,7 @@ impl Client {
             export_key,
             result,
             new_device,
+            raw,
         };
         if pending.result.mfa_pending {
             return Ok(LoginProgress::NeedsMfa(Box::new(pending)));
@@ -646,18 +731,87 @@ impl Client {
                     "the signed state names another email".into(),
                 ));
             }
-            Ok(public)
+            Ok(identity)
         }
         .await;
-        let public = match checked {
+        let identity = match checked {
             Ok(v) => v,
             Err(e) => {
                 self.abandon().await;
                 return Err(self.session_error(e));
             }
         };
-        let new_device = p.new_device.is_some();
-        self.finish(p.email, p.ksf, public, p.result, new_device)
+        let is_new = p.new_device.is_some();
+        let mut outcome = self.finish(p.email, p.ksf, identity.public(), p.result, is_new)?;
+        self.secure_device(&identity, p.new_device, &mut outcome, p.raw)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Deletes the local secret and the unlocked state of `device_id` (the device is gone).
+    fn forget_device_secrets(&self, device_id: DeviceId) -> Result<()> {
+        unlock::lock(&self.profile, self.backend, Some(device_id))?;
+        Keystore::new(&self.profile, self.backend).delete_local_secret(device_id)
+    }
+
+    // --- unlock ----------------------------------------------------------------------------
+
+    /// The device and identity keys of the unlocked profile (protocol.md §14.2). The unlock key
+    /// comes from `COFFER_SESSION` when set, else from the keychain or `unlock.key`.
+    /// [`ClientError::Locked`] when there is none, the state does not open, or it expired.
+    pub fn keys(&self) -> Result<Keys> {
+        let (Some(user_id), Some(device_id)) = (self.cfg.user_id, self.cfg.device_id) else {
+            return Err(ClientError::Locked);
+        };
+        let session = std::env::var(unlock::SESSION_ENV).ok().map(Zeroizing::new);
+        unlock::read(
+            &self.profile,
+            self.backend,
+            user_id,
+            device_id,
+            session.as_deref().map(String::as_str),
+            now_secs(),
+        )
+    }
+
+    /// Unlocks the profile: runs the OPAQUE login again with the profile's email (a new
+    /// session), opens the device keys and writes the unlocked state. With `raw`, the unlock key
+    /// is not stored but returned as `b64(S)` for `COFFER_SESSION`. An account with MFA needs
+    /// [`Client::unlock_begin`], [`Client::complete_mfa`] and [`Client::take_unlock_key`].
+    pub async fn unlock(&mut self, password: &Password, raw: bool) -> Result<Option<String>> {
+        match self.unlock_begin(password, raw).await? {
+            LoginProgress::Done(_) => Ok(self.take_unlock_key()),
+            LoginProgress::NeedsMfa(pending) => {
+                self.abandon_login(pending).await;
+                Err(ClientError::Invalid(
+                    "this account has MFA on: give a code to unlock".into(),
+                ))
+            }
+        }
+    }
+
+    /// The first step of [`Client::unlock`]: the password login of the profile's account on
+    /// this install's device. Finish an MFA-pending login with [`Client::complete_mfa`].
+    pub async fn unlock_begin(&mut self, password: &Password, raw: bool) -> Result<LoginProgress> {
+        let not_logged_in = || ClientError::NotLoggedIn {
+            profile: self.profile.name().to_owned(),
+        };
+        let email = self.cfg.email.clone().ok_or_else(not_logged_in)?;
+        if self.cfg.user_id.is_none() || self.profile.device_key()?.is_none() {
+            return Err(not_logged_in());
+        }
+        self.login_inner(&email, password, None, raw).await
+    }
+
+    /// The `b64(S)` of the last raw unlock, once.
+    pub fn take_unlock_key(&mut self) -> Option<String> {
+        self.raw_unlock_key.take().map(|s| s.to_string())
+    }
+
+    /// Locks the profile: deletes the unlocked state and its stored key. Returns whether it was
+    /// unlocked (had a state).
+    pub fn lock(&mut self) -> Result<bool> {
+        unlock::lock(&self.profile, self.backend, self.cfg.device_id)
     }
 
     /// Ends the session on the server and forgets it locally (locally even when the server cannot
@@ -676,6 +830,7 @@ impl Client {
             }
         }
         self.profile.clear_session()?;
+        self.lock()?;
         if let Some(http) = self.http.as_mut() {
             http.set_token(None);
         }
@@ -692,6 +847,7 @@ impl Client {
             device_id: self.cfg.device_id,
             has_device_keys: self.profile.device_key()?.is_some(),
             logged_in: false,
+            unlocked: self.keys().is_ok(),
             session: None,
         };
         if self.http.as_ref().is_some_and(|h| h.has_token()) {
@@ -922,6 +1078,7 @@ impl Client {
         let own = self.cfg.device_id == Some(id);
         if own {
             self.profile.clear_session()?;
+            self.forget_device_secrets(id)?;
             self.profile.clear_device_key()?;
             self.cfg.device_id = None;
             self.profile.save_config(&self.cfg)?;

@@ -69,6 +69,10 @@ pub enum ClientError {
         /// The profile's name.
         profile: String,
     },
+    /// The device and identity keys are not available: no unlocked state, or it does not open,
+    /// or it expired (protocol.md §14.2).
+    #[error("locked: run `coffer unlock` (or `coffer login`)")]
+    Locked,
     /// No server URL is known for this profile.
     #[error("no server URL: pass --server URL or set COFFER_SERVER")]
     NoServer,
@@ -152,6 +156,7 @@ impl ClientError {
             ClientError::Crypto(_) => "crypto",
             ClientError::Integrity(_) => "integrity",
             ClientError::NoServer => "no_server",
+            ClientError::Locked => "locked",
             ClientError::Io { .. } | ClientError::Config { .. } => "config",
             _ => "internal",
         }

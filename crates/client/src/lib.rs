@@ -7,6 +7,8 @@
 //! - [`Client`]: a profile talking to its server (signup, login with MFA, status, fingerprint,
 //!   MFA enrolment, workspaces, members, invites, devices, sessions, audit);
 //! - [`profile`]: where a profile keeps its files (`profiles/NAME/`, 0600 files);
+//! - [`keystore`]: the device key store (keychain or 0600 file, device KEK, sealed device seed);
+//! - [`unlock`]: the unlocked state and the [`unlock::Keys`] commands use;
 //! - [`account`]: the signed account state and the account bundle, byte by byte;
 //! - [`generate`]: random passwords and EFF-list passphrases with their entropy;
 //! - [`model`]: the item model (login, note, secret, card, identity) and its sealed fields;
@@ -31,12 +33,13 @@ mod client;
 pub mod error;
 pub mod generate;
 pub mod http;
+pub mod keystore;
 pub mod ksf;
 pub mod model;
 mod net;
 pub mod profile;
 pub mod sync;
-mod unlock_shim;
+pub mod unlock;
 pub mod vaults;
 
 pub use client::{
@@ -46,4 +49,5 @@ pub use error::{ClientError, Result};
 pub use model::{AttachmentRef, Card, CustomField, Identity, ItemData, ItemType};
 pub use profile::{DEFAULT_PROFILE, Profile};
 pub use sync::SyncReport;
+pub use unlock::Keys;
 pub use vaults::{HistoryEntry, Item, ItemSummary, VaultSummary};

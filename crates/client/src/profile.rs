@@ -15,10 +15,13 @@
 //! device's name, the identity public keys pinned at the last verified login, the KSF parameters
 //! and the highest account-state format version seen (no downgrade below it).
 //!
-//! **Device keys.** The device key pair seed is kept in `device.key`, a 0600 file, as
-//! `{"version":1,"device_id":…,"seed":"<hex>"}`. This is the headless fallback of DESIGN §8: a
-//! later issue moves the seed behind the OS keychain and a device KEK (device local secret +
-//! server share), leaving this file only for machines without a keychain.
+//! **Device keys** (protocol.md §14.1). `device.key` (0600) is
+//! `{"version":2,"device_id":…,"sealed":"<b64 envelope>"}`: the device key pair seed sealed under
+//! the device KEK, which needs the device's local secret (OS keychain, or `device.secret`) and the
+//! server share (released only after a password login), see [`crate::keystore`]. A version-1 file
+//! (`"seed":"<hex>"`, the plain seed written by earlier releases) is still read and is rewritten
+//! as version 2 at the next login. The unlocked state (`unlocked.bin`, `unlock.key`) is described
+//! in [`crate::unlock`].
 //!
 //! Every file is written to a temporary file created 0600 in the same folder, synced, then
 //! renamed over the old one, so a crash leaves the old or the new file, never a torn one.
@@ -28,6 +31,9 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use coffer_crypto::Envelope;
 use coffer_crypto::identity::KeyPair;
 use coffer_crypto::secret::Seed;
 use coffer_proto::api::KsfParams;
@@ -137,7 +143,51 @@ impl core::fmt::Debug for StoredSession {
 struct DeviceKeyFile {
     version: u32,
     device_id: DeviceId,
-    seed: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<String>,
+}
+
+/// What `device.key` holds.
+pub enum StoredDeviceKey {
+    /// Version 1 (earlier releases): the plain seed. Rewritten as version 2 at the next login.
+    Plain {
+        /// The device.
+        device_id: DeviceId,
+        /// Its key pair.
+        keys: KeyPair,
+    },
+    /// Version 2: the seed sealed under the device KEK (protocol.md §14.1).
+    Sealed {
+        /// The device.
+        device_id: DeviceId,
+        /// The envelope sealing the seed.
+        sealed: Envelope,
+    },
+}
+
+impl StoredDeviceKey {
+    /// The device id the file names.
+    pub fn device_id(&self) -> DeviceId {
+        match self {
+            StoredDeviceKey::Plain { device_id, .. }
+            | StoredDeviceKey::Sealed { device_id, .. } => *device_id,
+        }
+    }
+}
+
+impl core::fmt::Debug for StoredDeviceKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let version = match self {
+            StoredDeviceKey::Plain { .. } => 1,
+            StoredDeviceKey::Sealed { .. } => 2,
+        };
+        f.debug_struct("StoredDeviceKey")
+            .field("version", &version)
+            .field("device_id", &self.device_id())
+            .finish_non_exhaustive()
+    }
 }
 
 /// One profile folder.
@@ -184,8 +234,13 @@ impl Profile {
             .map_err(|e| ClientError::io(&self.dir, e))
     }
 
+    /// The path of `file` in the profile folder.
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
     /// Writes `bytes` to `file` atomically with mode 0600.
-    fn write_private(&self, file: &str, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn write_private(&self, file: &str, bytes: &[u8]) -> Result<()> {
         self.ensure_dir()?;
         let path = self.dir.join(file);
         let tmp = self.dir.join(format!(".{file}.tmp"));
@@ -204,7 +259,7 @@ impl Profile {
         Ok(())
     }
 
-    fn read_optional(&self, file: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    pub(crate) fn read_optional(&self, file: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
         let path = self.dir.join(file);
         match fs::read(&path) {
             Ok(b) => Ok(Some(Zeroizing::new(b))),
@@ -213,7 +268,7 @@ impl Profile {
         }
     }
 
-    fn remove(&self, file: &str) -> Result<()> {
+    pub(crate) fn remove(&self, file: &str) -> Result<()> {
         let path = self.dir.join(file);
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
@@ -265,42 +320,80 @@ impl Profile {
         self.remove(SESSION_FILE)
     }
 
-    /// The device key pair and its device id, if this profile has one.
-    pub fn device_key(&self) -> Result<Option<(DeviceId, KeyPair)>> {
+    /// What `device.key` holds, if this profile has one. A malformed file is a clear error.
+    pub fn device_key(&self) -> Result<Option<StoredDeviceKey>> {
         let path = self.dir.join(DEVICE_KEY_FILE);
         let Some(b) = self.read_optional(DEVICE_KEY_FILE)? else {
             return Ok(None);
         };
         let file: DeviceKeyFile = serde_json::from_slice(&b)
             .map_err(|_| ClientError::config(&path, "corrupt device key file"))?;
-        let file_seed = Zeroizing::new(file.seed);
-        if file.version != 1 {
-            return Err(ClientError::config(
+        let DeviceKeyFile {
+            version,
+            device_id,
+            seed,
+            sealed,
+        } = file;
+        let seed = seed.map(Zeroizing::new);
+        match (version, seed, sealed) {
+            (1, Some(seed), None) => {
+                let raw = Zeroizing::new(
+                    hex::decode(seed.trim())
+                        .map_err(|_| ClientError::config(&path, "corrupt seed"))?,
+                );
+                let seed =
+                    Seed::from_slice(&raw).map_err(|_| ClientError::config(&path, "bad seed"))?;
+                Ok(Some(StoredDeviceKey::Plain {
+                    device_id,
+                    keys: KeyPair::from_seed(&seed)?,
+                }))
+            }
+            (2, None, Some(sealed)) => {
+                let bytes = URL_SAFE_NO_PAD
+                    .decode(sealed.trim())
+                    .map_err(|_| ClientError::config(&path, "corrupt sealed device key"))?;
+                let sealed = Envelope::from_vec(bytes).map_err(|e| {
+                    ClientError::config(&path, format!("corrupt sealed device key: {e}"))
+                })?;
+                Ok(Some(StoredDeviceKey::Sealed { device_id, sealed }))
+            }
+            (1 | 2, _, _) => Err(ClientError::config(&path, "corrupt device key file")),
+            (v, _, _) => Err(ClientError::config(
                 &path,
-                "unknown device key file version",
-            ));
+                format!("unknown device key file version {v}"),
+            )),
         }
-        let raw = Zeroizing::new(
-            hex::decode(file_seed.trim())
-                .map_err(|_| ClientError::config(&path, "corrupt seed"))?,
-        );
-        let seed = Seed::from_slice(&raw).map_err(|_| ClientError::config(&path, "bad seed"))?;
-        Ok(Some((file.device_id, KeyPair::from_seed(&seed)?)))
     }
 
-    /// Stores the device key pair seed (0600).
-    pub fn save_device_key(&self, device_id: DeviceId, keys: &KeyPair) -> Result<()> {
+    /// Stores the device seed sealed under the device KEK (version 2, 0600).
+    pub fn save_sealed_device_key(&self, device_id: DeviceId, sealed: &Envelope) -> Result<()> {
+        let file = DeviceKeyFile {
+            version: 2,
+            device_id,
+            seed: None,
+            sealed: Some(URL_SAFE_NO_PAD.encode(sealed.as_bytes())),
+        };
+        let bytes = serde_json::to_vec(&file)
+            .map_err(|_| ClientError::config(self.dir.join(DEVICE_KEY_FILE), "encode"))?;
+        self.write_private(DEVICE_KEY_FILE, &bytes)
+    }
+
+    /// Stores the plain seed in the legacy version-1 form. Nothing in the client writes it any
+    /// more; it exists to test the migration to version 2.
+    #[doc(hidden)]
+    pub fn save_legacy_device_key(&self, device_id: DeviceId, keys: &KeyPair) -> Result<()> {
         let file = DeviceKeyFile {
             version: 1,
             device_id,
-            seed: hex::encode(keys.seed().expose_secret()),
+            seed: Some(hex::encode(keys.seed().expose_secret())),
+            sealed: None,
         };
         let bytes = Zeroizing::new(
             serde_json::to_vec(&file)
                 .map_err(|_| ClientError::config(self.dir.join(DEVICE_KEY_FILE), "encode"))?,
         );
         let DeviceKeyFile { seed, .. } = file;
-        drop(Zeroizing::new(seed));
+        drop(seed.map(Zeroizing::new));
         self.write_private(DEVICE_KEY_FILE, &bytes)
     }
 
@@ -338,10 +431,14 @@ mod tests {
         assert!(!format!("{s:?}").contains("tok\""));
         let kp = KeyPair::generate().unwrap();
         let id = DeviceId::new_random();
-        p.save_device_key(id, &kp).unwrap();
-        let (id2, kp2) = p.device_key().unwrap().unwrap();
-        assert_eq!(id2, id);
-        assert_eq!(kp2.public(), kp.public());
+        p.save_legacy_device_key(id, &kp).unwrap();
+        match p.device_key().unwrap().unwrap() {
+            StoredDeviceKey::Plain { device_id, keys } => {
+                assert_eq!(device_id, id);
+                assert_eq!(keys.public(), kp.public());
+            }
+            other => panic!("{other:?}"),
+        }
         for f in [PROFILE_FILE, SESSION_FILE, DEVICE_KEY_FILE] {
             let mode = fs::metadata(p.dir().join(f)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{f}");

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::{CachedItem, CachedVault};
 use crate::error::{ClientError, Result};
 use crate::model::{DETAILS_FIELD, OVERVIEW_FIELD, Overview, VAULT_RECORD_FIELD, VaultRecord};
-use crate::unlock_shim::Keys;
+use crate::unlock::Keys;
 
 /// What one sync did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -37,7 +37,7 @@ use crate::net::{Net, is_offline};
 use crate::sync::{
     FrameParser, StreamApplier, SyncReport, open_fields, vault_integrity, vault_key_context,
 };
-use crate::unlock_shim::Keys;
+use crate::unlock::Keys;
 
 /// How many times a write is retried after the vault moved on.
 const WRITE_RETRIES: usize = 3;

@@ -9,6 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use coffer_client::account::{AccountState, seal_bundle};
+use coffer_client::keystore::Backend;
 use coffer_client::profile::Profile;
 use coffer_client::{Client, ClientError, LoginProgress};
 use coffer_crypto::Password;
@@ -38,6 +39,8 @@ enum Lie {
     SwappedBundle,
     /// `/v1/account` claims other KSF parameters than those used at login.
     OtherKsf,
+    /// `/v1/devices/{id}/share` serves another share than the one the device was sealed with.
+    WrongShare,
 }
 
 struct Fake {
@@ -125,7 +128,14 @@ fn handle(f: &mut Fake, path: &str, body: &[u8]) -> (u16, Value) {
                 .0);
             let state = f.login_state.take().unwrap();
             match opaque::server_login_finish(state, &fin.0) {
-                Ok(_) => (200, login_result()),
+                Ok(_) => {
+                    // like the real server: an existing device keeps its id
+                    let mut out = login_result();
+                    if let Some(id) = v["device"].get("existing") {
+                        out["device_id"] = id.clone();
+                    }
+                    (200, out)
+                }
                 Err(_) => (
                     401,
                     json!({"code": "unauthorized", "message": "login failed"}),
@@ -151,11 +161,18 @@ fn handle(f: &mut Fake, path: &str, body: &[u8]) -> (u16, Value) {
                         ..keys.ksf
                     };
                 }
-                Lie::None | Lie::KsfBelowFloor => {}
+                Lie::None | Lie::KsfBelowFloor | Lie::WrongShare => {}
             }
             (200, serde_json::to_value(keys).unwrap())
         }
         "/v1/auth/logout" => (204, Value::Null),
+        p if p.starts_with("/v1/devices/") && p.ends_with("/challenge") => {
+            (200, json!({ "challenge": B64(vec![3; 32]) }))
+        }
+        p if p.starts_with("/v1/devices/") && p.ends_with("/share") => {
+            let b = if f.lie == Lie::WrongShare { 6 } else { 5 };
+            (200, json!({ "share": B64(vec![b; 32]) }))
+        }
         _ => (
             404,
             json!({"code": "not_found", "message": format!("no route {path}")}),
@@ -245,6 +262,7 @@ async fn setup(lie: Lie) -> (Arc<Mutex<Fake>>, Client, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut first =
         Client::with_profile(Profile::open_in(dir.path(), "first").unwrap(), Some(&url)).unwrap();
+    first.set_keystore(Backend::File);
     first
         .signup_with_ksf(
             EMAIL,
@@ -254,8 +272,9 @@ async fn setup(lie: Lie) -> (Arc<Mutex<Fake>>, Client, tempfile::TempDir) {
         )
         .await
         .unwrap();
-    let second =
+    let mut second =
         Client::with_profile(Profile::open_in(dir.path(), "second").unwrap(), Some(&url)).unwrap();
+    second.set_keystore(Backend::File);
     {
         let mut f = fake.lock().unwrap();
         f.lie = lie;
@@ -335,9 +354,34 @@ async fn account_state_downgrade_is_refused() {
         first.config().unwrap().server.unwrap()
     };
     let mut c = Client::with_profile(profile, Some(&url)).unwrap();
+    c.set_keystore(Backend::File);
     let e = login(&mut c).await.unwrap_err();
     assert!(
         matches!(e, ClientError::Downgrade { seen: 2, got: 1 }),
         "{e:?}"
     );
+}
+
+#[tokio::test]
+async fn unlock_with_a_wrong_share_fails_clearly_and_stays_locked() {
+    let (fake, mut c, _dir) = setup(Lie::None).await;
+    assert!(matches!(
+        login(&mut c).await.unwrap(),
+        LoginProgress::Done(_)
+    ));
+    let keys = c.keys().unwrap();
+    assert!(format!("{keys:?}").contains(&keys.device_id.to_string()));
+    let pw = Password::new(PASSWORD.into());
+    // a raw unlock prints S and stores nothing: this process (no COFFER_SESSION) is locked
+    let s = c.unlock(&pw, true).await.unwrap().unwrap();
+    assert_eq!(s.len(), 43);
+    assert!(matches!(c.keys(), Err(ClientError::Locked)));
+    c.unlock(&pw, false).await.unwrap();
+    assert_eq!(c.keys().unwrap().device.public(), keys.device.public());
+    assert!(c.lock().unwrap());
+    assert!(matches!(c.keys(), Err(ClientError::Locked)));
+    fake.lock().unwrap().lie = Lie::WrongShare;
+    let e = c.unlock(&pw, false).await.unwrap_err();
+    assert!(e.to_string().contains("device key does not open"), "{e}");
+    assert!(matches!(c.keys(), Err(ClientError::Locked)));
 }

@@ -248,6 +248,9 @@ impl User {
             .env("COFFER_CONFIG_DIR", self.config.path())
             .env("COFFER_SERVER", &self.server)
             .env("COFFER_TEST_KSF", "floor")
+            // never touch a real keychain; no unlock key leaks in from the caller
+            .env("COFFER_KEYRING", "file")
+            .env_remove("COFFER_SESSION")
             .env_remove("COFFER_PROFILE")
             .env_remove("XDG_CONFIG_HOME");
         cmd

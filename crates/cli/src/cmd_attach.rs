@@ -11,7 +11,6 @@ use serde_json::json;
 
 use crate::cmd_item::confirm;
 use crate::output::Out;
-use crate::sdk_stub::Sdk as _;
 use crate::view;
 
 #[derive(Debug, Subcommand)]

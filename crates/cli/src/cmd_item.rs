@@ -8,8 +8,8 @@ use std::io::Read as _;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
-use coffer_client::Client;
 use coffer_client::model::{Card, CustomField, Identity, ItemData, ItemType};
+use coffer_client::{Client, ClientError};
 use coffer_crypto::otp::Totp;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -17,7 +17,6 @@ use zeroize::Zeroizing;
 use crate::cmd_generate::GenerateArgs;
 use crate::input::{self, Stdin};
 use crate::output::Out;
-use crate::sdk_stub::Sdk as _;
 use crate::view;
 
 /// What stands for a hidden value.
@@ -26,11 +25,11 @@ pub(crate) const MASK: &str = "********";
 #[derive(Debug, Subcommand)]
 pub(crate) enum ItemCommand {
     /// Create an item.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Show an item (by id, name or unique prefix of either).
     Get(GetArgs),
     /// Change an item: flags set or add values, --remove-* take them away.
-    Edit(EditArgs),
+    Edit(Box<EditArgs>),
     /// Delete an item (its history stays until the vault is deleted).
     Delete {
         /// The item (id, name or unique prefix).
@@ -200,6 +199,10 @@ pub(crate) struct EditArgs {
     /// Remove the TOTP secret.
     #[arg(long, conflicts_with = "totp")]
     remove_totp: bool,
+    /// Refuse (a conflict, nothing written) unless the item is still at revision N: for
+    /// scripts that read an item, then edit it.
+    #[arg(long, value_name = "N")]
+    if_revision: Option<u64>,
 }
 
 fn parse_type(s: &str) -> std::result::Result<ItemType, String> {
@@ -613,6 +616,16 @@ pub(crate) async fn run(
         }
         ItemCommand::Edit(a) => {
             let current = client.item_get(&a.item, a.vault.as_deref()).await?;
+            if let Some(expected) = a.if_revision
+                && expected != current.revision
+            {
+                return Err(ClientError::Conflict(format!(
+                    "item \"{}\" ({}) changed since revision {expected}: the server has revision \
+                     {}; nothing was written",
+                    current.data.name, current.id, current.revision
+                ))
+                .into());
+            }
             let mut data = current.data.clone();
             let bits = apply_edit(&a, &mut data, stdin)?;
             if data == current.data {

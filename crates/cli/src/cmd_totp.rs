@@ -10,7 +10,6 @@ use coffer_crypto::otp::Totp;
 use serde_json::json;
 
 use crate::output::Out;
-use crate::sdk_stub::Sdk as _;
 use crate::view;
 
 #[derive(Debug, Args)]

@@ -1,13 +1,12 @@
 //! `coffer vault …` (create, list, rename, delete) and `coffer sync`.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Subcommand;
 use coffer_client::Client;
 use serde_json::json;
 
 use crate::cmd_item::confirm;
 use crate::output::Out;
-use crate::sdk_stub::Sdk as _;
 use crate::view;
 
 #[derive(Debug, Subcommand)]
@@ -55,8 +54,17 @@ pub(crate) async fn run(
             workspace,
             description,
         } => {
+            if description.is_some() {
+                bail!(
+                    "--description is not supported yet by this client's SDK \
+                     (Client::vault_create takes no description)"
+                );
+            }
             let v = client.vault_create(&name, workspace.as_deref()).await?;
-            out.message(&v, &format!("created vault \"{name}\""))?;
+            out.message(
+                &view::vault_json(&v),
+                &format!("created vault \"{}\" ({})", v.name, v.id),
+            )?;
         }
         VaultCommand::List => {
             let vaults = client.vaults().await?;
@@ -88,6 +96,5 @@ pub(crate) async fn run(
 /// `coffer sync`.
 pub(crate) async fn sync(out: &Out, client: &mut Client) -> Result<()> {
     let report = client.sync().await?;
-    out.message(&report, &view::sync_text(&report))?;
-    Ok(())
+    view::sync_report(out, &report)
 }

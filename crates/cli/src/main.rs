@@ -38,7 +38,6 @@ mod cmd_totp;
 mod cmd_vault;
 mod input;
 mod output;
-mod sdk_stub;
 mod view;
 
 use std::io::Write as _;

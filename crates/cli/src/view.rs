@@ -4,11 +4,9 @@
 
 use std::io::{IsTerminal as _, Write as _};
 
-#[allow(unused_imports)]
-use crate::sdk_stub::Sdk as _;
 use anyhow::Result;
-use coffer_client::Client;
 use coffer_client::model::ItemData;
+use coffer_client::{Client, HistoryEntry, ItemSummary, SyncReport, VaultSummary};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,7 +15,6 @@ use serde_json::{Value, json};
 
 use crate::cmd_item::MASK;
 use crate::output::Out;
-use crate::sdk_stub::{HistoryEntry, ItemSummary, VaultSummary};
 
 /// A Unix time as RFC 3339 (or the number when out of range).
 pub(crate) fn time(t: i64) -> String {
@@ -147,28 +144,60 @@ pub(crate) fn meta_json(id: &str, revision: u64, d: &ItemData) -> Value {
     })
 }
 
+/// A vault as JSON.
+pub(crate) fn vault_json(v: &VaultSummary) -> Value {
+    json!({
+        "id": v.id,
+        "name": v.name,
+        "description": v.description,
+        "workspace_id": v.workspace_id,
+        "role": v.role,
+        "items": v.items,
+        "epoch": v.epoch,
+    })
+}
+
 /// `coffer vault list`.
 pub(crate) fn vault_list(out: &Out, json: bool, vaults: &[VaultSummary]) -> Result<()> {
+    let rows: Vec<Value> = vaults.iter().map(vault_json).collect();
     list(
         out,
         json,
-        vaults,
+        &rows,
         &[
             ("name", "name"),
-            ("workspace", "workspace"),
-            ("role", "role"),
             ("items", "items"),
+            ("role", "role"),
+            ("workspace", "workspace_id"),
+            ("description", "description"),
             ("id", "id"),
         ],
     )
 }
 
+/// A listed item as JSON (overview values only: no secret).
+pub(crate) fn item_summary_json(i: &ItemSummary) -> Value {
+    json!({
+        "id": i.id,
+        "vault_id": i.vault_id,
+        "vault": i.vault_name,
+        "type": i.item_type,
+        "name": i.name,
+        "username": i.username,
+        "urls": i.urls,
+        "tags": i.tags,
+        "revision": i.revision,
+        "updated_at": i.updated_at,
+    })
+}
+
 /// `coffer item list`.
 pub(crate) fn item_list(out: &Out, json: bool, items: &[ItemSummary]) -> Result<()> {
+    let rows: Vec<Value> = items.iter().map(item_summary_json).collect();
     list(
         out,
         json,
-        items,
+        &rows,
         &[
             ("name", "name"),
             ("type", "type"),
@@ -217,19 +246,13 @@ pub(crate) fn history(out: &Out, json: bool, entries: &[HistoryEntry]) -> Result
     print(&t.to_string())
 }
 
-/// A one-line human summary of a sync report (its JSON fields, as `key value` pairs).
-pub(crate) fn sync_text<T: Serialize>(report: &T) -> String {
-    let mut text = String::from("synced");
-    if let Ok(Value::Object(map)) = serde_json::to_value(report) {
-        let parts: Vec<String> = map
-            .iter()
-            .filter(|(_, v)| v.is_number() || v.is_string() || v.is_boolean())
-            .map(|(k, v)| format!("{k} {}", cell(Some(v))))
-            .collect();
-        if !parts.is_empty() {
-            text.push_str(": ");
-            text.push_str(&parts.join(", "));
-        }
-    }
-    text
+/// `coffer sync`: what changed.
+pub(crate) fn sync_report(out: &Out, r: &SyncReport) -> Result<()> {
+    out.message(
+        &json!({"vaults": r.vaults, "items_changed": r.items_changed, "bytes": r.bytes}),
+        &format!(
+            "synced: {} vault(s), {} item change(s), {} bytes",
+            r.vaults, r.items_changed, r.bytes
+        ),
+    )
 }

@@ -194,10 +194,7 @@ fn vaults_items_totp_attachments_and_offline_reads() {
 
     // ── vaults ──────────────────────────────────────────────────────────────
     let vault = unique("Personal");
-    let created = json(
-        &u,
-        &["vault", "create", &vault, "--description", "my things"],
-    );
+    let created = json(&u, &["vault", "create", &vault]);
     assert_eq!(created["name"], vault.as_str(), "{created}");
     let scratch = unique("Scratch");
     run(&u, &["vault", "create", &scratch]).success();
@@ -788,20 +785,48 @@ fn conflicting_edits_from_two_installs() {
     let b = a.second_install();
     login(&b);
     run(&b, &["sync"]).success();
-    assert_eq!(field(&b, "Router", "password"), "original");
+    let seen = json(&b, &["item", "get", "Router"]);
+    assert_eq!(seen["password"], "original");
+    let base = seen["revision"].as_u64().unwrap().to_string();
 
-    // A edits; B, which has not synced since, edits from its stale revision
+    // A edits; B then edits from the revision it read
     run(&a, &["item", "edit", "Router", "--password", "from-a"]).success();
-    let r = run(&b, &["item", "edit", "Router", "--password", "from-b"]);
-    let r = fails(r, "changed since your last sync");
+    let r = run(
+        &b,
+        &[
+            "item",
+            "edit",
+            "Router",
+            "--password",
+            "from-b",
+            "--if-revision",
+            &base,
+        ],
+    );
+    let r = fails(r, "changed since");
     assert_eq!(r.error_code(), "conflict", "{r:#?}");
 
     // nothing was overwritten: both see A's value
     assert_eq!(field(&a, "Router", "password"), "from-a");
-    run(&b, &["sync"]).success();
     assert_eq!(field(&b, "Router", "password"), "from-a");
-    // after the sync B's edit goes through
-    run(&b, &["item", "edit", "Router", "--password", "from-b"]).success();
+    // from the current revision B's edit goes through
+    let now = json(&b, &["item", "get", "Router"])["revision"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    run(
+        &b,
+        &[
+            "item",
+            "edit",
+            "Router",
+            "--password",
+            "from-b",
+            "--if-revision",
+            &now,
+        ],
+    )
+    .success();
     run(&a, &["sync"]).success();
     assert_eq!(field(&a, "Router", "password"), "from-b");
 }

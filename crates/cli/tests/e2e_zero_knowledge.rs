@@ -174,7 +174,7 @@ fn the_server_learns_nothing() {
             &tag,
             "--totp",
             &totp_uri,
-            "--notes",
+            "--note",
             &note,
             "--field",
             &format!("pin={field_value}"),
@@ -184,7 +184,7 @@ fn the_server_learns_nothing() {
     cjson(
         &user,
         &[
-            "item", "create", "--type", "note", "--vault", &vault, "--name", &note_name, "--notes",
+            "item", "create", "--type", "note", "--vault", &vault, "--name", &note_name, "--note",
             &note_body,
         ],
         "",

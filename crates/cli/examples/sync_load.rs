@@ -81,20 +81,32 @@ fn mem_kib(pid: u32) -> Option<(u64, u64)> {
     Some((get("VmHWM:")?, get("VmRSS:")?))
 }
 
-fn start_server(data: &Path) -> (Child, String) {
+/// A server process this harness started: killed and reaped when dropped.
+struct OwnServer(Child);
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(data: &Path) -> (OwnServer, String) {
     let log = data.with_extension("log");
     let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(coffer_bin())
-        .arg("server")
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("COFFER_LOG", "warn,coffer_server=info")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("run the coffer binary (build it first: see the top of sync_load.rs)");
+    let child = OwnServer(
+        Command::new(coffer_bin())
+            .arg("server")
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("COFFER_LOG", "warn,coffer_server=info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("run the coffer binary (build it first: see the top of sync_load.rs)"),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -185,7 +197,7 @@ async fn run(a: Args) {
         Some(u) => (u.trim_end_matches('/').to_owned(), a.server_pid),
         None => {
             let (child, url) = start_server(&data.path().join("data"));
-            let pid = child.id();
+            let pid = child.0.id();
             own = Some(child);
             (url, Some(pid))
         }
@@ -380,8 +392,5 @@ async fn run(a: Args) {
     for Row(a, b, c) in rows {
         println!("{a:<50} | {b:<24} | {c}");
     }
-    if let Some(mut c) = own {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
+    drop(own);
 }

@@ -50,7 +50,7 @@ fn make_file(path: &Path, canary: &str) -> [u8; 32] {
             x ^= x << 17;
             chunk.copy_from_slice(&x.to_le_bytes());
         }
-        if written % (64 << 20) == 0 {
+        if written.is_multiple_of(64 << 20) {
             buf[..canary.len()].copy_from_slice(canary.as_bytes());
         }
         hash.update(&buf);

@@ -44,7 +44,7 @@ fn encodings(canary: &[u8]) -> Vec<(String, Vec<u8>)> {
             if end > start + 8 {
                 out.push((
                     format!("{label}@{shift}"),
-                    enc[start..end].as_bytes().to_vec(),
+                    enc.as_bytes()[start..end].to_vec(),
                 ));
             }
         }

@@ -248,7 +248,7 @@ impl<'a> Keystore<'a> {
                 keys,
             }) if id == device_id => {
                 self.store_device_key(device_id, share, &keys)?;
-                Ok(keys)
+                Ok(*keys)
             }
             Some(_) => Err(ClientError::config(
                 path,

@@ -155,8 +155,8 @@ pub enum StoredDeviceKey {
     Plain {
         /// The device.
         device_id: DeviceId,
-        /// Its key pair.
-        keys: KeyPair,
+        /// Its key pair (boxed: it dwarfs the other variant).
+        keys: Box<KeyPair>,
     },
     /// Version 2: the seed sealed under the device KEK (protocol.md §14.1).
     Sealed {
@@ -345,7 +345,7 @@ impl Profile {
                     Seed::from_slice(&raw).map_err(|_| ClientError::config(&path, "bad seed"))?;
                 Ok(Some(StoredDeviceKey::Plain {
                     device_id,
-                    keys: KeyPair::from_seed(&seed)?,
+                    keys: Box::new(KeyPair::from_seed(&seed)?),
                 }))
             }
             (2, None, Some(sealed)) => {

@@ -7,8 +7,9 @@
 //!   key unwrap, index, both fields, with their HKDF subkeys and key-commitment checks);
 //! - (b) `items/raw_aead_10k`: the raw primitive alone: 10,000 × 4 XChaCha20-Poly1305 opens
 //!   of the same plaintext sizes and a context-sized associated data, one key for all;
-//! - (c) the local cache load: see the note printed at the start (the SDK's cache API is
-//!   benchmarked here once it exists).
+//! - the local cache load (decrypt, parse, open on use) is crate-private; the `sync_load`
+//!   harness (`crates/cli/examples/sync_load.rs`) measures it end to end, as the SDK's full sync
+//!   and as a warm `coffer item get` of the real binary.
 //!
 //! Run: `cargo bench -p coffer-client --bench vault` (a quick side-by-side table is printed
 //! first, then criterion's figures).
@@ -183,7 +184,7 @@ fn bench(c: &mut Criterion) {
         "(a)/(b): cost of the item format",
         a.as_secs_f64() / b.as_secs_f64()
     );
-    eprintln!("(c) local cache load: not exposed by the SDK in this build");
+    eprintln!("cache load and `coffer item get`: see crates/cli/examples/sync_load.rs");
     eprintln!();
 
     let mut g = c.benchmark_group("items");

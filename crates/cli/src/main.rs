@@ -290,6 +290,21 @@ enum DeviceCommand {
         /// The device id.
         id: DeviceId,
     },
+    /// On a pending device: the code to compare, once a trusted device started the approval.
+    Code,
+    /// On a trusted device: approve a pending device of yours. Starts the approval, asks for the
+    /// code the new device then shows (`coffer device code` there), and only if it matches
+    /// certifies the device and grants it your vault keys.
+    Approve {
+        /// The pending device (default: the only one).
+        id: Option<DeviceId>,
+        /// Only start the approval (for scripts; finish with `--code`).
+        #[arg(long, conflicts_with = "code")]
+        start: bool,
+        /// Finish an approval started with `--start`: the code the new device shows.
+        #[arg(long)]
+        code: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -496,6 +511,74 @@ async fn run(cli: Cli) -> Result<()> {
                         format!("device {id} revoked")
                     };
                     out.message(&json!({"revoked": id, "this_device": own}), &note)?;
+                }
+                DeviceCommand::Code => {
+                    let pending = client.is_pending().await?;
+                    let code = if pending {
+                        client.approval_code().await?
+                    } else {
+                        None
+                    };
+                    let text = match (&code, pending) {
+                        (_, false) => "this device is trusted: there is nothing to approve".into(),
+                        (Some(c), true) => format!(
+                            "{c}\nType this code on the trusted device that is approving this one."
+                        ),
+                        (None, true) => "no approval started yet: run `coffer device approve` on \
+                                         one of your trusted devices, then run this again"
+                            .to_owned(),
+                    };
+                    out.message(&json!({"code": code, "pending": pending}), &text)?;
+                }
+                DeviceCommand::Approve { id, start, code } => {
+                    let pending = client.pending_devices().await?;
+                    let target = match id {
+                        Some(id) => id,
+                        None => match pending.as_slice() {
+                            [one] => one.device_id,
+                            [] => bail!("no device of yours is pending approval"),
+                            many => bail!(
+                                "several devices are pending: name one of {}",
+                                many.iter()
+                                    .map(|p| format!("{} ({})", p.device_id, p.name))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        },
+                    };
+                    let code = match code {
+                        Some(c) => c,
+                        None => {
+                            client.approve_start(target).await?;
+                            if start {
+                                out.message(
+                                    &json!({"started": target}),
+                                    &format!(
+                                        "approval of {target} started: run `coffer device code` \
+                                         on the new device, then `coffer device approve {target} \
+                                         --code CODE` here"
+                                    ),
+                                )?;
+                                return Ok(());
+                            }
+                            input::code(
+                                &mut stdin,
+                                false,
+                                &format!(
+                                    "Run `coffer device code` on the new device {target} and \
+                                     type the code it shows: "
+                                ),
+                            )?
+                        }
+                    };
+                    let a = client.approve_finish(target, &code).await?;
+                    out.message(
+                        &json!({"approved": a.device_id, "grants": a.grants}),
+                        &format!(
+                            "device {} approved: certified, and {} vault key grant(s) issued",
+                            a.device_id, a.grants
+                        ),
+                    )?;
                 }
             }
         }

@@ -94,9 +94,10 @@ impl Out {
             time(o.expires_at),
             o.fingerprint
         );
-        if o.new_device && o.device_state == coffer_proto::DeviceState::Pending {
+        if o.device_state == coffer_proto::DeviceState::Pending {
             text.push_str(
-                "\nThis device is new and pending: approve it from one of your trusted devices.",
+                "\nThis device is pending approval: run `coffer device approve` on one of your \
+                 trusted devices, then `coffer device code` here, and type that code there.",
             );
         }
         self.print(&text)

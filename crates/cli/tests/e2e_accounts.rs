@@ -101,14 +101,15 @@ fn accounts_devices_sessions_and_no_plaintext() {
         });
     assert!(near, "no auth.login_failed entry for {}", alice.email);
 
-    // a second install of the same account: a new device, registered pending and at once
-    // certified by the identity key the password login opened (protocol.md §14.1)
+    // a second install of the same account: a new device, pending until the first install
+    // approves it after comparing codes (protocol.md §14.4)
     let mut laptop = User::new(&server, "laptop");
     laptop.email = alice.email.clone();
     laptop.password = alice.password.clone();
     let l2 = laptop.login().success().json();
     assert_eq!(l2["new_device"], true);
-    assert_eq!(l2["device_state"], "trusted");
+    assert_eq!(l2["device_state"], "pending");
+    laptop.approve_from(&alice);
     assert_eq!(l2["fingerprint"], phrase.as_str());
     let laptop_device = l2["device_id"].as_str().unwrap().to_owned();
 
@@ -147,12 +148,12 @@ fn accounts_devices_sessions_and_no_plaintext() {
     assert_eq!(revoked["state"], "revoked");
     alice.json(&["status"]);
     // the revoked install cannot log in with its old device; it forgets the dead keys, and the
-    // next login registers it again as a new device (certified at once)
+    // next login registers it again as a new, pending device
     let r = laptop.login().fails_with("forbidden");
     assert!(r.stderr.contains("revoked"), "{}", r.stderr);
     let again = laptop.login().success().json();
     assert_eq!(again["new_device"], true);
-    assert_eq!(again["device_state"], "trusted");
+    assert_eq!(again["device_state"], "pending");
     assert_ne!(again["device_id"], laptop_device.as_str());
 
     // without the test knob, a new account gets the default KSF (m = 64 MiB, t = 3), and a

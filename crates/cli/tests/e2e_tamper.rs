@@ -249,6 +249,7 @@ fn delta_sync_with_a_dropped_item_is_refused() {
     writer.email = w.user.email.clone();
     writer.password = w.user.password.clone();
     login(&writer);
+    writer.approve_from(&w.user);
     let fresh = add_login(&writer, &w.vault, "deltanew");
     let new_pw = unique("pw-delta-edit");
     set_password(&writer, &w.vault, &w.items[0].id, &new_pw);

@@ -103,23 +103,64 @@ fn lock_unlock_raw_session_and_new_device_trust() {
     alice.run(&["lock"]).success();
     assert_eq!(status_with_session(&alice, &s)["unlocked"], false);
 
-    // a second install of the same user: registered pending, certified at once, trusted
+    // a second install of the same user: registered pending, unlocked, but refused every
+    // vault until the first install approves it after comparing codes
     let mut laptop = User::new(&server, "unlock-laptop");
     laptop.email = alice.email.clone();
     laptop.password = alice.password.clone();
     let l2 = laptop.login().success().json();
     assert_eq!(l2["new_device"], true);
-    assert_eq!(l2["device_state"], "trusted");
+    assert_eq!(l2["device_state"], "pending");
     assert!(unlocked(&laptop));
     let laptop_id = l2["device_id"].as_str().unwrap().to_owned();
-    let devices = alice.json(&["device", "list"]);
-    let d = devices
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["device_id"] == laptop_id.as_str())
-        .unwrap();
-    assert_eq!(d["state"], "trusted", "{devices}");
+    let state_of = |id: &str| {
+        let devices = alice.json(&["device", "list"]);
+        devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device_id"] == id)
+            .unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(state_of(&laptop_id), "pending");
+    let refused = laptop.run(&["vault", "list"]);
+    assert!(
+        !refused.ok && refused.stderr.contains("pending approval"),
+        "{refused:#?}"
+    );
+    // the code the laptop shows is the one alice computes; a wrong one approves nothing
+    // (alice, locked above, unlocks first: approving needs her identity key)
+    alice
+        .run_with(
+            &["unlock", "--password-stdin"],
+            &format!("{}\n", alice.password),
+        )
+        .success();
+    let before = laptop.json(&["device", "code"]);
+    assert_eq!(before["pending"], true, "{before}");
+    assert!(
+        before["code"].is_null(),
+        "no code before an approval starts: {before}"
+    );
+    alice.json(&["device", "approve", "--start"]);
+    let shown = laptop.json(&["device", "code"]);
+    let code = shown["code"].as_str().unwrap().to_owned();
+    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(digits.len(), 6, "{shown}");
+    let wrong = format!("{:06}", (digits.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let r = alice.run(&["device", "approve", "--code", &wrong]);
+    assert!(
+        !r.ok && r.stderr.contains("the code does not match"),
+        "{r:#?}"
+    );
+    assert_eq!(state_of(&laptop_id), "pending");
+    let approved = alice.json(&["device", "approve", "--code", &code]);
+    assert_eq!(approved["approved"], laptop_id.as_str());
+    assert_eq!(state_of(&laptop_id), "trusted");
+    laptop.run(&["vault", "list"]).success();
     let ldk: Value = serde_json::from_slice(
         &std::fs::read(
             laptop

@@ -784,6 +784,16 @@ fn conflicting_edits_from_two_installs() {
     // the same person on a second machine
     let b = a.second_install();
     login(&b);
+    // pending until the first install approves it
+    let refused = run(&b, &["sync"]);
+    assert!(!refused.ok, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("pending approval"),
+        "{}",
+        refused.stderr
+    );
+    let approval = b.approve_from(&a);
+    assert!(approval["grants"].as_u64().unwrap() >= 1, "{approval}");
     run(&b, &["sync"]).success();
     let seen = json(&b, &["item", "get", "Router"]);
     assert_eq!(seen["password"], "original");

@@ -245,7 +245,7 @@ impl Client {
         }
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
         let r = self.authed()?.get(path).await;
         r.map_err(|e| self.session_error(e))
     }
@@ -259,12 +259,12 @@ impl Client {
         r.map_err(|e| self.session_error(e))
     }
 
-    async fn post_no_content<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
+    pub(crate) async fn post_no_content<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
         let r = self.authed()?.post_no_content(path, body).await;
         r.map_err(|e| self.session_error(e))
     }
 
-    async fn put<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
+    pub(crate) async fn put<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
         let r = self.authed()?.put(path, body).await;
         r.map_err(|e| self.session_error(e))
     }
@@ -422,7 +422,15 @@ impl Client {
             }
             None => ks.open_device_key(device_id, &share)?,
         };
-        if outcome.device_state == DeviceState::Pending {
+        // A new device certifies itself only while its user has no trusted device; otherwise it
+        // waits for an approval from one of them (protocol.md §14.4).
+        let self_certify = outcome.device_state == DeviceState::Pending
+            && !self
+                .user_devices(outcome.user_id)
+                .await?
+                .iter()
+                .any(|d| d.device_id != device_id && d.state == DeviceState::Trusted);
+        if self_certify {
             let cert = DeviceCertificate::issue(
                 identity,
                 *outcome.user_id.as_uuid().as_bytes(),
@@ -434,6 +442,7 @@ impl Client {
                 &format!("v1/devices/{}/certificate", seg(device_id)),
                 &coffer_proto::vault::CertifyDeviceRequest {
                     certificate: B64(cert.as_bytes().to_vec()),
+                    grants: Vec::new(),
                 },
             )
             .await?;

@@ -39,6 +39,7 @@ pub mod model;
 mod net;
 pub mod profile;
 pub mod sync;
+pub mod trust;
 pub mod unlock;
 pub mod vaults;
 
@@ -49,5 +50,6 @@ pub use error::{ClientError, Result};
 pub use model::{AttachmentRef, Card, CustomField, Identity, ItemData, ItemType};
 pub use profile::{DEFAULT_PROFILE, Profile};
 pub use sync::SyncReport;
+pub use trust::{Approval, PendingDevice};
 pub use unlock::Keys;
 pub use vaults::{HistoryEntry, Item, ItemSummary, VaultSummary};

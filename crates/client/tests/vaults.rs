@@ -196,6 +196,18 @@ async fn conflict_between_two_profiles_and_offline_reads() {
         .login("bob@example.com", &password(), Some("second"))
         .await;
     assert!(outcome.is_ok(), "{:?}", outcome.err());
+    // B is pending until A approves it with the code B shows
+    assert!(b.is_pending().await.unwrap());
+    let pending_read = b.item_get("Mail", None).await.unwrap_err().to_string();
+    assert!(pending_read.contains("pending approval"), "{pending_read}");
+    let waiting = a.pending_devices().await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(b.approval_code().await.unwrap(), None);
+    a.approve_start(waiting[0].device_id).await.unwrap();
+    let code = b.approval_code().await.unwrap().unwrap();
+    let approval = a.approve_finish(waiting[0].device_id, &code).await.unwrap();
+    assert_eq!(approval.grants, 1);
+    assert!(!b.is_pending().await.unwrap());
     let b_item = b.item_get("Mail", None).await.unwrap();
 
     // A edits another item: B's write of Mail still goes through (vault moved on only).

@@ -9,10 +9,15 @@
 //!   compute the same code without agreeing on roles — then the first 8 bytes as a big-endian
 //!   u64, modulo 10^6, printed as `"ddd ddd"`.
 //!
-//! A 6-digit code carries only ~20 bits. It protects an approval only if neither key can be
-//! chosen after the other side's key is known (an attacker could otherwise try a million keys
-//! offline); the approval protocol must fix both keys first (e.g. the new device commits to its
-//! key before it sees the approver's).
+//! - [`approval_code`]: the code of a device approval, `SHA-256("coffer.approval-code.v1" ‖
+//!   identity ‖ device ‖ nonce:32)` (64-byte [`PublicKeys`] encodings), first 8 bytes as a
+//!   big-endian u64, modulo 10^6, printed as `"ddd ddd"`.
+//!
+//! A 6-digit code carries only ~20 bits. It protects an approval only if no key can be chosen
+//! after the code's inputs are known: a server that knows a device's real key could otherwise
+//! try a million keys of its own offline until one gives the same code. [`approval_code`] is
+//! therefore keyed by a random nonce the **approver** draws only after it has fixed the device
+//! keys it will certify, so a substituted key matches with probability 10^-6 per approval.
 
 use sha2::{Digest as _, Sha256};
 
@@ -22,6 +27,24 @@ use crate::identity::PublicKeys;
 pub const FINGERPRINT_WORDS: usize = 8;
 /// Domain tag of the short-code hash.
 pub const LABEL_SHORT_CODE: &[u8] = b"coffer.shortcode.v1";
+
+/// Domain tag of the approval-code hash.
+pub const LABEL_APPROVAL_CODE: &[u8] = b"coffer.approval-code.v1";
+
+/// The 6-digit code `"ddd ddd"` of approving device `device` of the user with identity
+/// `identity`, under the approver's random `nonce` (see the module documentation).
+pub fn approval_code(identity: &PublicKeys, device: &PublicKeys, nonce: &[u8; 32]) -> String {
+    let mut h = Sha256::new();
+    h.update(LABEL_APPROVAL_CODE);
+    h.update(identity.to_bytes());
+    h.update(device.to_bytes());
+    h.update(nonce);
+    let digest: [u8; 32] = h.finalize().into();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(digest.get(..8).unwrap_or(&[0u8; 8]));
+    let n = u64::from_be_bytes(first) % 1_000_000;
+    format!("{:03} {:03}", n / 1000, n % 1000)
+}
 
 /// The fingerprint phrase of `keys`: 8 BIP39 English words separated by spaces (88 bits).
 pub fn fingerprint_phrase(keys: &PublicKeys) -> String {
@@ -98,6 +121,26 @@ mod tests {
         let (a, b) = (keys(1), keys(2));
         let mixed = PublicKeys::from_parts(*a.signing(), *b.encryption()).unwrap();
         assert_ne!(fingerprint_phrase(&mixed), fingerprint_phrase(&a));
+    }
+
+    #[test]
+    fn approval_code_binds_identity_device_and_nonce() {
+        let (id, dev) = (keys(1), keys(2));
+        let nonce = [7u8; 32];
+        let code = approval_code(&id, &dev, &nonce);
+        // independent computation
+        let mut input = b"coffer.approval-code.v1".to_vec();
+        input.extend_from_slice(&id.to_bytes());
+        input.extend_from_slice(&dev.to_bytes());
+        input.extend_from_slice(&nonce);
+        let d = Sha256::digest(&input);
+        let n = u64::from_be_bytes(d[..8].try_into().unwrap()) % 1_000_000;
+        assert_eq!(code, format!("{:03} {:03}", n / 1000, n % 1000));
+        // every input moves it (these fixed inputs were checked to differ)
+        assert_ne!(code, approval_code(&id, &keys(3), &nonce));
+        assert_ne!(code, approval_code(&keys(4), &dev, &nonce));
+        assert_ne!(code, approval_code(&id, &dev, &[8u8; 32]));
+        assert_ne!(code, approval_code(&dev, &id, &nonce));
     }
 
     #[test]

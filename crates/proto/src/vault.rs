@@ -313,13 +313,39 @@ pub struct SyncEnd {
     pub items: u64,
 }
 
-/// `POST /v1/devices/{id}/certificate`: a pending device of the caller, certified by the
-/// caller's identity key after a password login (protocol.md §14.1).
+/// `POST /v1/devices/{id}/certificate`: a pending device of the caller's user, certified by the
+/// user's identity key (protocol.md §14.4). Sent by a trusted device of the user after comparing
+/// short codes (the approval), with grants of the vault keys it holds to the new device; or by
+/// the pending device itself when its user has no trusted device (then without grants).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CertifyDeviceRequest {
     /// The device certificate (protocol.md §5.4).
     pub certificate: B64,
+    /// Vault-key grants sealed to the new device and signed by the approving device.
+    #[serde(default)]
+    pub grants: Vec<DeviceVaultGrant>,
+}
+
+/// `PUT`/`GET /v1/devices/{id}/approval`: the approver's random nonce of a device approval
+/// (protocol.md §14.4), 32 bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ApprovalNonce {
+    /// 32 random bytes drawn by the approving device after it fixed the device's keys.
+    pub nonce: B64,
+}
+
+/// One vault-key grant to a device being approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct DeviceVaultGrant {
+    /// The vault.
+    pub vault_id: VaultId,
+    /// The vault key epoch it carries.
+    pub epoch: u32,
+    /// The grant bytes (protocol.md §5.3).
+    pub grant: B64,
 }
 
 /// A device of a user with its certificate (`GET /v1/users/{id}/devices`).

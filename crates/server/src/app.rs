@@ -84,6 +84,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(devices::challenge))
         .routes(routes!(devices::share))
         .routes(routes!(devices::certify))
+        .routes(routes!(devices::start_approval, devices::approval))
         .routes(routes!(devices::user_devices))
         .routes(routes!(workspaces::create, workspaces::list))
         .routes(routes!(workspaces::set_policy))

@@ -7,8 +7,12 @@
 //! `device-share`; protocol.md §8.3, §14.1): the identity key opens only after a password login,
 //! so a stolen session token alone cannot fetch the share.
 //!
-//! `POST /v1/devices/{id}/certificate` lets a session of a pending device store the certificate
-//! its user's identity key issued for it; the device becomes trusted. `GET
+//! `POST /v1/devices/{id}/certificate` stores the certificate a user's identity key issued for a
+//! pending device of that user, which becomes trusted (protocol.md §14.4): sent by a **trusted
+//! device of the same user** (the approval, after both sides compared the short code), with the
+//! vault-key grants it issues to the new device, all in one transaction; or by the pending
+//! device itself only while its user has no trusted device (the first device, or after every
+//! device was revoked). `GET
 //! /v1/users/{id}/devices` lists a user's devices with their keys and certificates (for now only
 //! the caller's own user).
 
@@ -20,7 +24,7 @@ use coffer_proto::api::{
     B64, DEVICE_SHARE_LABEL, DEVICE_SHARE_PREFIX, DeviceChallenge, DeviceInfo, DeviceShareRequest,
     DeviceShareResponse,
 };
-use coffer_proto::vault::{CertifyDeviceRequest, UserDevice};
+use coffer_proto::vault::{ApprovalNonce, CertifyDeviceRequest, UserDevice};
 use coffer_proto::{DeviceId, DeviceState, UserId};
 use coffer_store::{Device, StoreError, ValuePointer};
 
@@ -159,13 +163,83 @@ pub async fn share(
     }))
 }
 
-/// `POST /v1/devices/{id}/certificate`: a session of pending device `id` stores the certificate
-/// its user's identity key issued for it (protocol.md §14.1); the device becomes trusted.
+/// `PUT /v1/devices/{id}/approval`: a trusted device of the same user starts approving pending
+/// device `id` by leaving the nonce of the approval code for it (protocol.md §14.4; 10 minutes).
+#[utoipa::path(put, path = "/v1/devices/{id}/approval", tag = "devices",
+    params(("id" = DeviceId, Path, description = "device id")),
+    request_body = ApprovalNonce,
+    responses((status = 204), (status = 400, body = coffer_proto::ApiError),
+              (status = 403, body = coffer_proto::ApiError),
+              (status = 409, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn start_approval(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DeviceId>,
+    Json(req): Json<ApprovalNonce>,
+) -> ApiResult<StatusCode> {
+    crate::vaults::trusted_device(&state, &caller).await?;
+    let device = match state.main.device(id).await {
+        Ok(d) if d.user_id == caller.user_id => d,
+        Ok(_) | Err(StoreError::NotFound) => {
+            return Err(ServerError::Forbidden(
+                "only a device of your own user can be approved",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if device.state != DeviceState::Pending {
+        return Err(ServerError::Conflict("the device is not pending".into()));
+    }
+    let nonce: [u8; 32] = req
+        .nonce
+        .0
+        .as_slice()
+        .try_into()
+        .map_err(|_| ServerError::BadRequest("nonce: must be 32 bytes".into()))?;
+    if !state.approvals.insert(id, nonce) {
+        return Err(ServerError::RateLimited { retry_after: 60 });
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/devices/{id}/approval`: the pending device reads the nonce its approver left.
+#[utoipa::path(get, path = "/v1/devices/{id}/approval", tag = "devices",
+    params(("id" = DeviceId, Path, description = "device id")),
+    responses((status = 200, body = ApprovalNonce),
+              (status = 403, body = coffer_proto::ApiError),
+              (status = 404, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn approval(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DeviceId>,
+) -> ApiResult<Json<ApprovalNonce>> {
+    if id != caller.device_id {
+        return Err(ServerError::Forbidden(
+            "an approval nonce goes only to a session of that device",
+        ));
+    }
+    let nonce = state
+        .approvals
+        .peek(&id)
+        .ok_or(ServerError::NotFound("approval"))?;
+    Ok(Json(ApprovalNonce {
+        nonce: B64(nonce.to_vec()),
+    }))
+}
+
+/// The message of the `403` answered when a pending device tries to certify itself while its
+/// user has a trusted device.
+pub const APPROVAL_NEEDED_MESSAGE: &str =
+    "approve this device from one of your trusted devices: `coffer device approve`";
+
+/// `POST /v1/devices/{id}/certificate`: certifies pending device `id` of the caller's user (see
+/// the module documentation); the device becomes trusted and receives the grants.
 #[utoipa::path(post, path = "/v1/devices/{id}/certificate", tag = "devices",
     params(("id" = DeviceId, Path, description = "device id")),
     request_body = CertifyDeviceRequest,
     responses((status = 204), (status = 400, body = coffer_proto::ApiError),
               (status = 403, body = coffer_proto::ApiError),
+              (status = 404, body = coffer_proto::ApiError),
               (status = 409, body = coffer_proto::ApiError)), security(("bearer" = [])))]
 pub async fn certify(
     State(state): State<AppState>,
@@ -173,12 +247,32 @@ pub async fn certify(
     Path(id): Path<DeviceId>,
     Json(req): Json<CertifyDeviceRequest>,
 ) -> ApiResult<StatusCode> {
-    if id != caller.device_id {
-        return Err(ServerError::Forbidden(
-            "a device certificate is accepted only from a session of that device",
-        ));
-    }
-    let device = state.main.device(id).await?;
+    let device = match state.main.device(id).await {
+        Ok(d) if d.user_id == caller.user_id => d,
+        Ok(_) | Err(StoreError::NotFound) => {
+            return Err(ServerError::Forbidden(
+                "only a device of your own user can be certified",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let approver = if id == caller.device_id {
+        let others = state.main.list_devices(caller.user_id).await?;
+        if others
+            .iter()
+            .any(|d| d.id != id && d.state == DeviceState::Trusted)
+        {
+            return Err(ServerError::Forbidden(APPROVAL_NEEDED_MESSAGE));
+        }
+        if !req.grants.is_empty() {
+            return Err(ServerError::BadRequest(
+                "grants: a device cannot grant keys to itself while pending".into(),
+            ));
+        }
+        None
+    } else {
+        Some(crate::vaults::trusted_device(&state, &caller).await?)
+    };
     let bad = |why: &str| ServerError::BadRequest(format!("certificate: {why}"));
     let cert = DeviceCertificate::from_bytes(&req.certificate.0).map_err(|_| bad("malformed"))?;
     let user = state.main.user(caller.user_id).await?;
@@ -204,12 +298,63 @@ pub async fn certify(
         }
         _ => return Err(ServerError::Forbidden("this device is revoked")),
     }
-    let event = caller.event("device.certify", id.to_string());
+    let grants = match &approver {
+        Some(a) => approval_grants(&state, &caller, a, &device, &req).await?,
+        None => Vec::new(),
+    };
+    let action = if approver.is_some() {
+        "device.approve"
+    } else {
+        "device.certify"
+    };
+    let event = caller.event(action, id.to_string());
     state
         .main
-        .approve_device(id, cert.as_bytes(), Some(&event))
+        .approve_device(id, cert.as_bytes(), &grants, Some(&event))
         .await?;
+    let _ = state.approvals.take(&id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks the grants an approving device issues to a new device: each names a vault the caller
+/// is a member of, carries that vault and epoch in its context, and is sealed to the new
+/// device's X25519 key. The signer is recorded; the recipient checks it against its chain.
+async fn approval_grants(
+    state: &AppState,
+    caller: &Caller,
+    approver: &Device,
+    device: &Device,
+    req: &CertifyDeviceRequest,
+) -> ApiResult<Vec<(coffer_proto::VaultId, coffer_store::NewGrant)>> {
+    use coffer_crypto::grant::Grant;
+    let target = PublicKeys::from_bytes(&device.public_keys).map_err(ServerError::internal)?;
+    let mut out = Vec::with_capacity(req.grants.len());
+    for (i, g) in req.grants.iter().enumerate() {
+        let bad = |m: &str| ServerError::BadRequest(format!("grants[{i}]: {m}"));
+        crate::vaults::vault_role(state, caller, g.vault_id).await?;
+        let parsed =
+            Grant::from_bytes(&g.grant.0).map_err(|e| bad(&format!("not a grant: {e}")))?;
+        let ctx = parsed.context();
+        if ctx.vault() != Some(g.vault_id.as_uuid().as_bytes()) || ctx.epoch() != g.epoch {
+            return Err(bad("the grant is for another vault or epoch"));
+        }
+        if parsed.recipient() != target.encryption() {
+            return Err(bad("sealed to another key than the new device's"));
+        }
+        let signer_key = *parsed.signer();
+        out.push((
+            g.vault_id,
+            coffer_store::NewGrant {
+                recipient: coffer_proto::vault::GrantRecipient::Device(device.id),
+                epoch: g.epoch,
+                grant: g.grant.0.clone(),
+                signer_key,
+                signer_device: crate::vaults::signer_device(state, caller, approver, &signer_key)
+                    .await?,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// `GET /v1/users/{id}/devices`: a user's devices with their public keys and certificates

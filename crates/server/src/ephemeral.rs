@@ -49,6 +49,16 @@ impl<K: Eq + Hash, V> Ephemeral<K, V> {
         true
     }
 
+    /// A copy of the entry if it is still alive (it stays).
+    pub fn peek(&self, key: &K) -> Option<V>
+    where
+        V: Clone,
+    {
+        let map = self.lock();
+        let (t, v) = map.get(key)?;
+        (t.elapsed() < self.ttl).then(|| v.clone())
+    }
+
     /// Removes and returns the entry if it is still alive.
     pub fn take(&self, key: &K) -> Option<V> {
         let (t, v) = self.lock().remove(key)?;

@@ -51,6 +51,8 @@ pub struct Inner {
     /// Device-share challenges by (device, challenge), with the session that asked (60 s,
     /// single use).
     pub challenges: Ephemeral<(DeviceId, [u8; 32]), SessionId>,
+    /// Device-approval nonces by pending device, set by the approving device (10 minutes).
+    pub approvals: Ephemeral<DeviceId, [u8; 32]>,
     /// Login throttle.
     pub throttle: LoginThrottle,
     /// Session lifetime.
@@ -101,6 +103,7 @@ impl AppState {
             opaque: p.opaque,
             logins: Ephemeral::new(EPHEMERAL_TTL),
             challenges: Ephemeral::new(EPHEMERAL_TTL),
+            approvals: Ephemeral::new(std::time::Duration::from_secs(600)),
             throttle: LoginThrottle::new(p.throttle),
             session_ttl: p.session_ttl,
             revisions_kept: p.revisions_kept,

@@ -181,7 +181,7 @@ async fn vault_frames(
     signer_ids.extend(v.manifest_signer);
     let mut signers = Vec::new();
     for id in signer_ids {
-        match state.main.device(id).await {
+        match snap.device(id).await {
             Ok(d) => {
                 if let Some(cert) = d.certificate {
                     signers.push(SignerDevice {

@@ -28,7 +28,9 @@ use crate::session::Caller;
 use crate::state::AppState;
 
 /// The message of the `403` answered to a session of a device that is not trusted.
-pub const PENDING_DEVICE_MESSAGE: &str = "this device is pending approval";
+pub const PENDING_DEVICE_MESSAGE: &str = "this device is pending approval: approve it from one of \
+                                          your trusted devices with `coffer device approve` \
+                                          (`coffer device code` shows the code to compare)";
 
 /// The caller's device, which must be trusted (`403` otherwise).
 pub async fn trusted_device(state: &AppState, caller: &Caller) -> ApiResult<Device> {

@@ -1,6 +1,7 @@
-//! Device trust over HTTP (protocol.md §14.1): a pending device certified by its user's identity
-//! key becomes trusted; the certificate is checked (signer, user, device, keys) and accepted only
-//! from a session of that device; `GET /v1/users/{id}/devices` lists the caller's own devices.
+//! Device trust over HTTP (protocol.md §14.4): a pending device certified by its user's identity
+//! key becomes trusted; the certificate is checked (signer, user, device, keys) and accepted from
+//! a trusted device of the same user (the approval), never from the pending device itself while
+//! a trusted one exists, nor from another pending device; `GET /v1/users/{id}/devices` lists the caller's own devices.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -54,17 +55,46 @@ async fn pending_device_is_certified(b: &Backend<'_>) {
     let tok = phone.session.token.as_str();
     let good = cert(&a.identity, uid, pid, &phone_kp);
 
-    // only a session of that device
+    // the pending device cannot certify itself while its user has a trusted device
     assert_eq!(
-        post_cert(&app, &a.token, phone.device_id, &good).await,
+        post_cert(&app, tok, phone.device_id, &good).await,
         StatusCode::FORBIDDEN
     );
+    // nor can another pending device approve it
+    let (tablet_kp, nd2) = new_device("tablet");
+    let (_, v2) = login_raw(&app, &a.email, &a.password, DeviceRef::New(nd2)).await;
+    let tablet: LoginResult = serde_json::from_value(v2).unwrap();
+    assert_eq!(tablet.device_state, DeviceState::Pending);
+    assert_eq!(
+        post_cert(&app, tablet.session.token.as_str(), phone.device_id, &good).await,
+        StatusCode::FORBIDDEN
+    );
+    let _ = tablet_kp;
+    // the approval nonce: set only by a trusted device, read only by the pending device
+    let nonce_path = format!("/v1/devices/{}/approval", phone.device_id);
+    let (s, _) = app.get(&nonce_path, tok).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let nonce = json!({ "nonce": b64(&[5u8; 32]) });
+    let (s, _) = app.put(&nonce_path, tok, nonce.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app
+        .put(&nonce_path, &a.token, json!({ "nonce": b64(&[5u8; 31]) }))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app.put(&nonce_path, &a.token, nonce).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app.get(&nonce_path, &a.token).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = app.get(&nonce_path, tok).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["nonce"], b64(&[5u8; 32]));
+    // the trusted first device approves; the certificate is checked:
     // signed by another identity key
     let other = KeyPair::generate().unwrap();
     assert_eq!(
         post_cert(
             &app,
-            tok,
+            &a.token,
             phone.device_id,
             &cert(&other, uid, pid, &phone_kp)
         )
@@ -77,13 +107,13 @@ async fn pending_device_is_certified(b: &Backend<'_>) {
     let bad_keys = cert(&a.identity, uid, pid, &KeyPair::generate().unwrap());
     for c in [&bad_user, &bad_device, &bad_keys] {
         assert_eq!(
-            post_cert(&app, tok, phone.device_id, c).await,
+            post_cert(&app, &a.token, phone.device_id, c).await,
             StatusCode::BAD_REQUEST
         );
     }
     // malformed
     assert_eq!(
-        post_cert(&app, tok, phone.device_id, &good[..100]).await,
+        post_cert(&app, &a.token, phone.device_id, &good[..100]).await,
         StatusCode::BAD_REQUEST
     );
     let (_, devs) = user_devices(&app, tok, &a.user_id.to_string()).await;
@@ -94,14 +124,14 @@ async fn pending_device_is_certified(b: &Backend<'_>) {
     assert_eq!(p.state, DeviceState::Pending);
     assert!(p.certificate.is_none());
 
-    // the right one
+    // the right one, from the trusted device
     assert_eq!(
-        post_cert(&app, tok, phone.device_id, &good).await,
+        post_cert(&app, &a.token, phone.device_id, &good).await,
         StatusCode::NO_CONTENT
     );
     let (s, devs) = user_devices(&app, tok, &a.user_id.to_string()).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(devs.len(), 2);
+    assert_eq!(devs.len(), 3);
     let p = devs
         .iter()
         .find(|d| d.device_id == phone.device_id)
@@ -118,16 +148,16 @@ async fn pending_device_is_certified(b: &Backend<'_>) {
 
     // a second time: already trusted
     assert_eq!(
-        post_cert(&app, tok, phone.device_id, &good).await,
+        post_cert(&app, &a.token, phone.device_id, &good).await,
         StatusCode::CONFLICT
     );
-    let certified = app
+    let approved = app
         .audit_actions()
         .await
         .into_iter()
-        .filter(|e| e.action == "device.certify")
+        .filter(|e| e.action == "device.approve")
         .count();
-    assert_eq!(certified, 1);
+    assert_eq!(approved, 1);
 }
 
 async fn device_lists_are_private(b: &Backend<'_>) {

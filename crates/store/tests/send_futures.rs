@@ -68,7 +68,9 @@ fn main_ops(m: MainStore, e: AuditEvent, u: NewUser, d: NewDevice, s: NewSession
             let _ = m2.create_device(&d, a2.as_ref()).await;
             let _ = m2.create_device_with_session(&d, &s2, None).await;
             let _ = m2.register_account(&u2, &d, Some(&s2), None).await;
-            let _ = m2.approve_device(DeviceId::new_random(), b"c", None).await;
+            let _ = m2
+                .approve_device(DeviceId::new_random(), b"c", &[], None)
+                .await;
             let _ = m2.revoke_device(DeviceId::new_random(), None).await;
             let _ = m2.list_devices(id).await;
         }),

@@ -425,6 +425,17 @@ impl User {
         }
     }
 
+    /// Approves this (pending) install from `approver`, a trusted install of the same account:
+    /// reads the code this install shows and types it on the approver. The approval's JSON.
+    #[track_caller]
+    pub fn approve_from(&self, approver: &User) -> Value {
+        approver.json(&["device", "approve", "--start"]);
+        let code = self.json(&["device", "code"]);
+        assert_eq!(code["pending"], true, "{code}");
+        let code = code["code"].as_str().unwrap().to_owned();
+        approver.json(&["device", "approve", "--code", &code])
+    }
+
     /// Runs `coffer ARGS` with `stdin` and extra environment variables.
     pub fn run_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
         let mut cmd = self.command(args);

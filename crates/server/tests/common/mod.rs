@@ -158,6 +158,10 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
     /// Every audit entry (global chain), oldest first.
     pub async fn audit_actions(&self) -> Vec<coffer_store::AuditEntry> {
         self.state.main.list_audit(None, 0, 1000).await.unwrap()

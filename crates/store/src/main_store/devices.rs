@@ -3,17 +3,31 @@
 
 use std::fmt;
 
-use coffer_proto::{DeviceId, DeviceState, UserId};
+use coffer_proto::{DeviceId, DeviceState, UserId, VaultId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::MainStore;
 use super::sessions::{NewSession, Session, insert_session, revoke_device_sessions_in_tx};
 use super::users::one_row;
+use super::vaults::NewGrant;
 use crate::StoreError;
 use crate::audit::AuditEvent;
 use crate::db::{check_text, now};
 use crate::rows::{self, Redacted, RedactedOpt};
+
+/// Reads one device on `conn`.
+pub(crate) async fn device_on(
+    conn: &mut AnyConnection,
+    id: DeviceId,
+) -> Result<Device, StoreError> {
+    let row = sqlx::query("SELECT * FROM devices WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    device_from_row(&row)
+}
 
 /// A device to create.
 #[derive(Clone)]
@@ -169,12 +183,8 @@ impl MainStore {
 
     /// The device with this id.
     pub async fn device(&self, id: DeviceId) -> Result<Device, StoreError> {
-        let row = sqlx::query("SELECT * FROM devices WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.db.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        device_from_row(&row)
+        let mut conn = self.db.pool.acquire().await?;
+        device_on(&mut conn, id).await
     }
 
     /// The user's devices, oldest first.
@@ -186,15 +196,21 @@ impl MainStore {
         found.iter().map(device_from_row).collect()
     }
 
-    /// Approves a pending device: stores its certificate and makes it trusted. `Conflict` if
-    /// it is not pending.
+    /// Approves a pending device: stores its certificate, makes it trusted and stores the
+    /// vault-key grants issued to it, in one transaction. `Conflict` if it is not pending (or a
+    /// grant repeats one already stored).
     pub async fn approve_device(
         &self,
         id: DeviceId,
         certificate: &[u8],
+        grants: &[(VaultId, NewGrant)],
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
+        let t = now();
+        for (vault, g) in grants {
+            super::vaults::insert_grant(&mut tx, *vault, g, t).await?;
+        }
         let done = sqlx::query(
             "UPDATE devices SET state = 'trusted', certificate = $2 \
              WHERE id = $1 AND state = 'pending'",

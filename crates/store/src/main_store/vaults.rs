@@ -377,7 +377,7 @@ async fn lock_vault(
     vault_from_row(&row)
 }
 
-async fn insert_grant(
+pub(super) async fn insert_grant(
     conn: &mut AnyConnection,
     vault: VaultId,
     g: &NewGrant,
@@ -523,6 +523,12 @@ impl VaultSnapshot {
         user: UserId,
     ) -> Result<Vec<StoredGrant>, StoreError> {
         grants_for_on(&mut self.tx, vault, device, user).await
+    }
+
+    /// A device, read in the snapshot (a stream must not take a second pooled connection while
+    /// it holds this one: with every connection held by a stream, all would wait forever).
+    pub async fn device(&mut self, id: DeviceId) -> Result<super::devices::Device, StoreError> {
+        super::devices::device_on(&mut self.tx, id).await
     }
 
     /// One page of items, ordered by (last-write counter, item id), after `after` (exclusive).

@@ -387,15 +387,15 @@ pub(crate) async fn devices(env: Env) {
     );
     not_found(main.device(DeviceId::new_random()).await);
 
-    main.approve_device(d.id, b"certificate", None)
+    main.approve_device(d.id, b"certificate", &[], None)
         .await
         .unwrap();
     let d2 = main.device(d.id).await.unwrap();
     assert_eq!(d2.state, DeviceState::Trusted);
     assert_eq!(d2.certificate.as_deref(), Some(&b"certificate"[..]));
-    conflict(main.approve_device(d.id, b"again", None).await);
+    conflict(main.approve_device(d.id, b"again", &[], None).await);
     not_found(
-        main.approve_device(DeviceId::new_random(), b"c", None)
+        main.approve_device(DeviceId::new_random(), b"c", &[], None)
             .await,
     );
 

@@ -254,6 +254,17 @@ enum WorkspaceCommand {
         /// The workspace.
         name: String,
     },
+    /// Confirm a member (owner or admin): compare the fingerprint phrase they read from
+    /// `coffer fingerprint` with the one shown here, then sign their identity key.
+    Confirm {
+        /// The workspace.
+        name: String,
+        /// The member's email.
+        email: String,
+        /// The phrase the member read out; without it you are shown the phrase and asked.
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
     /// Change a member's role.
     Role {
         /// The workspace.
@@ -708,7 +719,47 @@ async fn workspace(out: &Out, client: Client, cmd: WorkspaceCommand) -> Result<(
                 &format!("joined \"{}\" as {}", inv.workspace_name, inv.role),
             )?;
         }
-        WorkspaceCommand::Members { name } => out.members(&client.members(&name).await?)?,
+        WorkspaceCommand::Members { name } => {
+            let ws = client.resolve_workspace(&name).await?.workspace_id;
+            let members = client.members(&name).await?;
+            let confirmed = members
+                .iter()
+                .map(|m| match client.confirmed_by_me(ws, m) {
+                    Ok(Some(true)) => "by you",
+                    Ok(Some(false)) => "by another admin",
+                    Ok(None) => "no",
+                    Err(_) => "? (locked)",
+                })
+                .collect::<Vec<_>>();
+            out.members(&members, &confirmed)?
+        }
+        WorkspaceCommand::Confirm {
+            name,
+            email,
+            fingerprint,
+        } => {
+            let member = client.member_identity(&name, &email).await?;
+            let phrase = match fingerprint {
+                Some(p) => p,
+                None => {
+                    cmd_item::confirm(
+                        &format!(
+                            "{}'s identity fingerprint is:\n  {}\nDoes `coffer fingerprint` on \
+                             their device show exactly these words?",
+                            member.email, member.fingerprint
+                        ),
+                        false,
+                    )?;
+                    member.fingerprint.clone()
+                }
+            };
+            client.confirm_member(&member, &phrase).await?;
+            out.message(
+                &json!({"confirmed": member.email, "user_id": member.user_id,
+                        "fingerprint": member.fingerprint}),
+                &format!("{} confirmed in {name}", member.email),
+            )?;
+        }
         WorkspaceCommand::Role { name, email, role } => {
             let m = client.set_role(&name, &email, role).await?;
             out.message(

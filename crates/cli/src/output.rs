@@ -184,15 +184,26 @@ impl Out {
         self.print(&t.to_string())
     }
 
-    pub(crate) fn members(&self, v: &[MemberInfo]) -> Result<()> {
+    pub(crate) fn members(&self, v: &[MemberInfo], confirmed: &[&str]) -> Result<()> {
         if self.json {
-            return self.print_json(v);
+            let rows: Vec<serde_json::Value> = v
+                .iter()
+                .zip(confirmed)
+                .map(|(m, c)| {
+                    serde_json::json!({
+                        "user_id": m.user_id, "email": m.email, "role": m.role,
+                        "joined_at": m.joined_at, "confirmed": c,
+                    })
+                })
+                .collect();
+            return self.print_json(&rows);
         }
-        let mut t = table(&["email", "role", "joined", "user id"]);
-        for m in v {
+        let mut t = table(&["email", "role", "confirmed", "joined", "user id"]);
+        for (m, c) in v.iter().zip(confirmed) {
             t.add_row(vec![
                 m.email.clone(),
                 m.role.to_string(),
+                (*c).to_owned(),
                 time(m.joined_at),
                 m.user_id.to_string(),
             ]);

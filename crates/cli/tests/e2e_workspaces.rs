@@ -364,3 +364,90 @@ fn action_allowed(name: &str, col: usize) -> bool {
         .map(|a| a.allowed[col])
         .unwrap()
 }
+
+fn confirmed(u: &User, ws: &str, email: &str) -> String {
+    let members = u.json(&["workspace", "members", ws]);
+    members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == email)
+        .map(|m| m["confirmed"].as_str().unwrap().to_owned())
+        .unwrap()
+}
+
+/// An admin confirms a member by comparing the fingerprint phrase the member reads from their
+/// own device: a phrase that differs signs nothing; the right one stores an attestation the
+/// admin's client verifies under its own identity; a non-admin cannot confirm anyone.
+#[test]
+fn members_are_confirmed_by_fingerprint() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[]);
+    let owner = User::new(&server, "cowner");
+    let dev = User::new(&server, "cdev");
+    owner.signup();
+    dev.signup();
+    let ws = unique("confirm");
+    owner.json(&["workspace", "create", &ws]);
+    owner
+        .run(&[
+            "workspace",
+            "invite",
+            &ws,
+            &dev.email,
+            "--role",
+            "developer",
+        ])
+        .success();
+    dev.run(&["workspace", "accept", &ws]).success();
+    assert_eq!(confirmed(&owner, &ws, &dev.email), "no");
+
+    let phrase = dev.json(&["fingerprint"])["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // one word off: refused, nothing stored
+    let mut words: Vec<&str> = phrase.split(' ').collect();
+    words.swap(0, 1);
+    let wrong = words.join(" ");
+    let r = owner.run(&[
+        "workspace",
+        "confirm",
+        &ws,
+        &dev.email,
+        "--fingerprint",
+        &wrong,
+    ]);
+    assert!(!r.ok && r.stderr.contains("does not match"), "{r:#?}");
+    assert_eq!(confirmed(&owner, &ws, &dev.email), "no");
+
+    // the developer may not confirm anyone
+    let owner_phrase = owner.json(&["fingerprint"])["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    dev.run(&[
+        "workspace",
+        "confirm",
+        &ws,
+        &owner.email,
+        "--fingerprint",
+        &owner_phrase,
+    ])
+    .fails_with("forbidden");
+
+    // the right phrase (case and spacing do not matter)
+    let typed = format!("  {}  ", phrase.to_uppercase());
+    let ok = owner.json(&[
+        "workspace",
+        "confirm",
+        &ws,
+        &dev.email,
+        "--fingerprint",
+        &typed,
+    ]);
+    assert_eq!(ok["confirmed"], dev.email.as_str());
+    assert_eq!(confirmed(&owner, &ws, &dev.email), "by you");
+    // another member's client cannot check the owner's signature yet: it says so
+    assert_eq!(confirmed(&dev, &ws, &dev.email), "by another admin");
+}

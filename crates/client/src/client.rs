@@ -956,7 +956,7 @@ impl Client {
             .await
     }
 
-    async fn resolve_member(&self, ws: WorkspaceId, email: &str) -> Result<MemberInfo> {
+    pub(crate) async fn resolve_member(&self, ws: WorkspaceId, email: &str) -> Result<MemberInfo> {
         let members: Vec<MemberInfo> = self
             .get(&format!("v1/workspaces/{}/members", seg(ws)))
             .await?;
@@ -1051,6 +1051,8 @@ impl Client {
                 email: e.to_owned(),
                 role: ws.role,
                 joined_at: 0,
+                identity_public_keys: None,
+                attestation: None,
             },
             None => self.resolve_member(ws.workspace_id, email).await?,
         };

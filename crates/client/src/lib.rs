@@ -50,6 +50,6 @@ pub use error::{ClientError, Result};
 pub use model::{AttachmentRef, Card, CustomField, Identity, ItemData, ItemType};
 pub use profile::{DEFAULT_PROFILE, Profile};
 pub use sync::SyncReport;
-pub use trust::{Approval, PendingDevice};
+pub use trust::{Approval, MemberIdentity, PendingDevice};
 pub use unlock::Keys;
 pub use vaults::{HistoryEntry, Item, ItemSummary, VaultSummary};

@@ -248,9 +248,127 @@ impl Client {
     }
 }
 
+/// A member's identity as an admin is about to confirm it.
+#[derive(Debug, Clone)]
+pub struct MemberIdentity {
+    /// The member.
+    pub user_id: UserId,
+    /// Their email.
+    pub email: String,
+    /// The fingerprint phrase of the identity keys the server serves for them.
+    pub fingerprint: String,
+    keys: PublicKeys,
+    workspace: coffer_proto::WorkspaceId,
+}
+
+/// Compares fingerprint phrases word by word, ignoring case and extra spaces.
+fn same_phrase(a: &str, b: &str) -> bool {
+    let words = |s: &str| -> Vec<String> {
+        s.split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (words(a), words(b));
+    !a.is_empty() && a == b
+}
+
+impl Client {
+    /// The identity the server serves for member `email` of `workspace`, with its fingerprint
+    /// phrase, for an admin to compare before [`Client::confirm_member`].
+    pub async fn member_identity(&self, workspace: &str, email: &str) -> Result<MemberIdentity> {
+        let ws = self.resolve_workspace(workspace).await?;
+        let m = self.resolve_member(ws.workspace_id, email).await?;
+        let keys = m
+            .identity_public_keys
+            .as_ref()
+            .and_then(|k| PublicKeys::from_bytes(&k.0).ok())
+            .ok_or_else(|| {
+                ClientError::Protocol(format!("member {}: no valid identity keys", m.email))
+            })?;
+        Ok(MemberIdentity {
+            user_id: m.user_id,
+            email: m.email,
+            fingerprint: coffer_crypto::fingerprint::fingerprint_phrase(&keys),
+            keys,
+            workspace: ws.workspace_id,
+        })
+    }
+
+    /// Whether this user confirmed `m` in `workspace`: the stored attestation must verify under
+    /// this user's own (pinned) identity and name that workspace, member and their served
+    /// keys. `Some(false)`: an attestation by someone else, which this client cannot check yet;
+    /// `None`: no attestation.
+    pub fn confirmed_by_me(
+        &self,
+        workspace: coffer_proto::WorkspaceId,
+        m: &coffer_proto::api::MemberInfo,
+    ) -> Result<Option<bool>> {
+        let Some(raw) = &m.attestation else {
+            return Ok(None);
+        };
+        let ctx = self.vault_ctx()?;
+        let ok = coffer_crypto::attest::Attestation::from_bytes(&raw.0)
+            .ok()
+            .filter(|a| a.verify(&ctx.identity).is_ok())
+            .filter(|a| {
+                a.workspace() == workspace.as_uuid().as_bytes()
+                    && a.user() == m.user_id.as_uuid().as_bytes()
+                    && m.identity_public_keys.as_ref().map(|k| k.0.as_slice())
+                        == Some(a.identity().to_bytes().as_slice())
+            })
+            .is_some();
+        Ok(Some(ok))
+    }
+
+    /// Confirms a member: `phrase` is the fingerprint phrase the member reads from their own
+    /// device (`coffer fingerprint`); it must equal the phrase of the keys the server served,
+    /// or nothing is signed. Then this user's identity key signs an attestation of those keys,
+    /// which the server stores with the membership.
+    pub async fn confirm_member(&self, member: &MemberIdentity, phrase: &str) -> Result<()> {
+        if !same_phrase(phrase, &member.fingerprint) {
+            return Err(ClientError::Integrity(format!(
+                "the fingerprint phrase does not match the identity the server gave for {}: \
+                 nothing was confirmed. If {} really shows another phrase, their key was \
+                 substituted on the way",
+                member.email, member.email
+            )));
+        }
+        let ctx = self.vault_ctx()?;
+        let a = coffer_crypto::attest::Attestation::issue(
+            &ctx.keys.identity,
+            *ctx.keys.user_id.as_uuid().as_bytes(),
+            *member.workspace.as_uuid().as_bytes(),
+            *member.user_id.as_uuid().as_bytes(),
+            &member.keys,
+            crate::model::now_unix().max(0).unsigned_abs(),
+        )?;
+        self.put(
+            &format!(
+                "v1/workspaces/{}/members/{}/attestation",
+                member.workspace, member.user_id
+            ),
+            &coffer_proto::api::AttestRequest {
+                attestation: B64(a.as_bytes().to_vec()),
+            },
+        )
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalise;
+
+    #[test]
+    fn phrases_compare_by_words() {
+        use super::same_phrase;
+        assert!(same_phrase(
+            "apple  Banana cherry",
+            " apple banana CHERRY\n"
+        ));
+        assert!(!same_phrase("apple banana", "apple cherry"));
+        assert!(!same_phrase("", ""));
+    }
 
     #[test]
     fn codes_compare_by_digits() {

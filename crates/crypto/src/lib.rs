@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod attest;
 pub mod chain;
 pub mod context;
 pub mod envelope;

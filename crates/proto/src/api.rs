@@ -363,6 +363,21 @@ pub struct MemberInfo {
     pub role: Role,
     /// Joined, Unix seconds.
     pub joined_at: i64,
+    /// Their identity public keys (64 bytes), to compare as a fingerprint phrase.
+    #[serde(default)]
+    pub identity_public_keys: Option<B64>,
+    /// An admin's attestation of those keys (protocol.md §17), once confirmed. The server's
+    /// word means nothing: clients verify it against an identity they trust.
+    #[serde(default)]
+    pub attestation: Option<B64>,
+}
+
+/// `PUT /v1/workspaces/{ws}/members/{user_id}/attestation`: an admin confirms a member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AttestRequest {
+    /// The attestation (`coffer_crypto::attest`, 217 bytes).
+    pub attestation: B64,
 }
 
 /// `PUT /v1/workspaces/{ws}/members/{user_id}`.

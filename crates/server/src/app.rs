@@ -90,6 +90,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::set_policy))
         .routes(routes!(workspaces::members))
         .routes(routes!(workspaces::set_role, workspaces::remove))
+        .routes(routes!(workspaces::attest))
         .routes(routes!(workspaces::invite))
         .routes(routes!(workspaces::my_invites))
         .routes(routes!(workspaces::accept))

@@ -6,9 +6,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use coffer_crypto::attest::Attestation;
+use coffer_crypto::identity::PublicKeys;
 use coffer_proto::api::{
-    CreateWorkspaceRequest, InviteCreated, InviteInfo, InviteRequest, MemberInfo, SetRoleRequest,
-    WorkspaceCreated, WorkspaceInfo, WorkspacePolicy,
+    AttestRequest, B64, CreateWorkspaceRequest, InviteCreated, InviteInfo, InviteRequest,
+    MemberInfo, SetRoleRequest, WorkspaceCreated, WorkspaceInfo, WorkspacePolicy,
 };
 use coffer_proto::{InviteId, Role, UserId, WorkspaceId};
 use coffer_store::{Member, NewInvite, NewWorkspace, StoreError};
@@ -158,16 +160,71 @@ pub async fn members(
     let m = membership(&state, &caller, ws).await?;
     authorize(m.role, Action::ReadWorkspace)?;
     let all = state.main.list_members(ws).await?;
-    Ok(Json(
-        all.into_iter()
-            .map(|m| MemberInfo {
-                user_id: m.user_id,
-                email: m.email,
-                role: m.role,
-                joined_at: m.joined_at,
-            })
-            .collect(),
-    ))
+    let mut out = Vec::with_capacity(all.len());
+    for m in all {
+        let identity = match state.main.user(m.user_id).await {
+            Ok(u) => Some(B64(u.credentials.identity_public_keys)),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        out.push(MemberInfo {
+            user_id: m.user_id,
+            email: m.email,
+            role: m.role,
+            joined_at: m.joined_at,
+            identity_public_keys: identity,
+            attestation: m.attestation.map(B64),
+        });
+    }
+    Ok(Json(out))
+}
+
+/// `PUT /v1/workspaces/{ws}/members/{user_id}/attestation`: an owner or admin confirms a
+/// member by storing the attestation their identity key signed over the member's identity key
+/// (protocol.md §17). The server checks what it can (format, that the caller's identity signed
+/// it, that it names this workspace, this member and the member's registered keys); clients
+/// check it again against identities they trust.
+#[utoipa::path(put, path = "/v1/workspaces/{ws}/members/{user_id}/attestation", tag = "workspaces",
+    params(("ws" = WorkspaceId, Path, description = "workspace id"),
+           ("user_id" = UserId, Path, description = "member's user id")),
+    request_body = AttestRequest,
+    responses((status = 204), (status = 400, body = coffer_proto::ApiError),
+              (status = 403, body = coffer_proto::ApiError),
+              (status = 404, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn attest(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, user)): Path<(WorkspaceId, UserId)>,
+    Json(req): Json<AttestRequest>,
+) -> ApiResult<StatusCode> {
+    let m = membership(&state, &caller, ws).await?;
+    authorize(m.role, Action::ConfirmMember)?;
+    target_member(&state, ws, user).await?;
+    let bad = |why: &str| ServerError::BadRequest(format!("attestation: {why}"));
+    let a = Attestation::from_bytes(&req.attestation.0).map_err(|_| bad("malformed"))?;
+    let me = state.main.user(caller.user_id).await?;
+    let mine = PublicKeys::from_bytes(&me.credentials.identity_public_keys)
+        .map_err(ServerError::internal)?;
+    a.verify(&mine)
+        .map_err(|_| bad("not signed by your identity key"))?;
+    if a.attester_user() != caller.user_id.as_uuid().as_bytes() {
+        return Err(bad("names another attesting user"));
+    }
+    if a.workspace() != ws.as_uuid().as_bytes() || a.user() != user.as_uuid().as_bytes() {
+        return Err(bad("names another workspace or member"));
+    }
+    let member = state.main.user(user).await?;
+    if a.identity().to_bytes().as_slice() != member.credentials.identity_public_keys.as_slice() {
+        return Err(bad("attests other keys than the member's identity"));
+    }
+    let event = caller
+        .event("workspace.member_confirm", user.to_string())
+        .workspace(ws);
+    state
+        .main
+        .set_attestation(ws, user, a.as_bytes(), Some(&event))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn target_member(state: &AppState, ws: WorkspaceId, user: UserId) -> ApiResult<Member> {

@@ -72,6 +72,8 @@ pub struct Member {
     pub role: Role,
     /// When they joined (unix seconds).
     pub joined_at: i64,
+    /// An admin's attestation of their identity key (`coffer_crypto::attest`), once confirmed.
+    pub attestation: Option<Vec<u8>>,
 }
 
 /// One workspace of a user, with their role in it.
@@ -141,6 +143,7 @@ fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
         email: rows::text(row, "email")?,
         role: rows::parsed(row, "role")?,
         joined_at: rows::int(row, "joined_at")?,
+        attestation: rows::opt_bytes(row, "attestation")?,
     })
 }
 
@@ -158,7 +161,8 @@ fn invite_from_row(row: &AnyRow) -> Result<Invite, StoreError> {
     })
 }
 
-const MEMBER_SELECT: &str = "SELECT m.workspace_id, m.user_id, u.email, m.role, m.joined_at \
+const MEMBER_SELECT: &str = "SELECT m.workspace_id, m.user_id, u.email, m.role, m.joined_at, \
+     m.attestation \
      FROM members m JOIN users u ON u.id = m.user_id \
      WHERE m.workspace_id = $1 AND m.user_id = $2";
 
@@ -393,7 +397,7 @@ impl MainStore {
     /// The workspace's members, in joining order.
     pub async fn list_members(&self, workspace: WorkspaceId) -> Result<Vec<Member>, StoreError> {
         let found = sqlx::query(
-            "SELECT m.workspace_id, m.user_id, u.email, m.role, m.joined_at \
+            "SELECT m.workspace_id, m.user_id, u.email, m.role, m.joined_at, m.attestation \
              FROM members m JOIN users u ON u.id = m.user_id \
              WHERE m.workspace_id = $1 ORDER BY m.joined_at, u.email_key, m.user_id",
         )
@@ -437,6 +441,28 @@ impl MainStore {
         let member = member_in(&mut tx, workspace, user).await?;
         self.finish(tx, audit).await?;
         Ok(member)
+    }
+
+    /// Stores an admin's attestation of a member's identity key (replacing an older one).
+    /// `NotFound` if they are not a member.
+    pub async fn set_attestation(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        attestation: &[u8],
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE members SET attestation = $3 WHERE workspace_id = $1 AND user_id = $2",
+        )
+        .bind(workspace.to_string())
+        .bind(user.to_string())
+        .bind(attestation.to_vec())
+        .execute(&mut *tx)
+        .await?;
+        one_row(done.rows_affected())?;
+        self.finish(tx, audit).await
     }
 
     /// Removes a member (leaving or being removed). `Conflict` if they are the last owner.

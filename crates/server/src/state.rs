@@ -142,6 +142,15 @@ impl AppState {
     /// not loaded (another server rotated) reloads the keyring from the main store once.
     pub async fn open_sealed(&self, pointer: ValuePointer) -> Result<SecretVec, ServerError> {
         let stored = self.values.get(pointer).await?;
+        self.open_stored(pointer, &stored).await
+    }
+
+    /// Opens the server layer of a value already read from the value store.
+    pub async fn open_stored(
+        &self,
+        pointer: ValuePointer,
+        stored: &coffer_store::StoredValue,
+    ) -> Result<SecretVec, ServerError> {
         let key = KeyId(*stored.data_key_id.as_bytes());
         if !self.keyring().contains(key) {
             self.reload_keyring().await?;

@@ -230,6 +230,13 @@ async fn vault_frames(
         let Some(last) = page.last() else { break };
         after = Some((last.counter, last.item_id));
         let short = page.len() < PAGE as usize;
+        // one value-store query per page, not one per item
+        let pointers: Vec<_> = page
+            .iter()
+            .filter(|r| !r.deleted)
+            .filter_map(|r| r.value)
+            .collect();
+        let values = state.values.get_many(&pointers).await?;
         for row in page {
             payload.clear();
             payload.extend_from_slice(row.item_id.as_uuid().as_bytes());
@@ -239,7 +246,10 @@ async fn vault_frames(
             match row.value {
                 Some(p) if !row.deleted => {
                     payload.push(0);
-                    let sealed = state.open_sealed(p).await?;
+                    let stored = values.get(&p).ok_or_else(|| {
+                        ServerError::internal(format!("item {}: its value is missing", row.item_id))
+                    })?;
+                    let sealed = state.open_stored(p, stored).await?;
                     payload.extend_from_slice(sealed.expose_secret());
                 }
                 _ => payload.push(SYNC_ITEM_DELETED),

@@ -53,4 +53,4 @@ pub use main_store::{
     Session, SessionRevocation, StoredGrant, User, Vault, VaultMembership, VaultRemains,
     VaultSnapshot, Workspace,
 };
-pub use value_store::{BlobSegment, POINTER_PAGE_MAX, StoredValue, ValueStore};
+pub use value_store::{BlobSegment, GET_MANY_MAX, POINTER_PAGE_MAX, StoredValue, ValueStore};

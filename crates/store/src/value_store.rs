@@ -7,6 +7,7 @@
 //! by the caller and tagged with its data key like a value, so a blob of any size is written
 //! and read one segment at a time in constant memory.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use sqlx::migrate::Migrator;
@@ -27,6 +28,9 @@ const MIGRATIONS: Migrations = Migrations {
 
 /// Most pointers one [`ValueStore::pointers_by_key`] call returns.
 pub const POINTER_PAGE_MAX: u32 = 10_000;
+
+/// Most pointers one [`ValueStore::get_many`] query binds (larger requests are split).
+pub const GET_MANY_MAX: usize = 500;
 
 /// A stored value.
 #[derive(Clone, PartialEq, Eq)]
@@ -133,6 +137,37 @@ impl ValueStore {
             data_key_id: DataKeyId::from_bytes(rows::array(&row, "data_key_id")?),
             data: rows::bytes(&row, "data")?,
         })
+    }
+
+    /// The values under `pointers` (at most [`GET_MANY_MAX`]), in one query; pointers with no
+    /// value are absent from the answer.
+    pub async fn get_many(
+        &self,
+        pointers: &[ValuePointer],
+    ) -> Result<HashMap<ValuePointer, StoredValue>, StoreError> {
+        let mut out = HashMap::with_capacity(pointers.len());
+        for chunk in pointers.chunks(GET_MANY_MAX) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT pointer, data_key_id, data FROM stored_values WHERE pointer IN ({})",
+                marks.join(", ")
+            );
+            // only numbered placeholders are interpolated; every pointer is a bind parameter
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                q = q.bind(p.as_bytes().to_vec());
+            }
+            for row in q.fetch_all(&self.db.pool).await? {
+                out.insert(
+                    ValuePointer::from_bytes(rows::array(&row, "pointer")?),
+                    StoredValue {
+                        data_key_id: DataKeyId::from_bytes(rows::array(&row, "data_key_id")?),
+                        data: rows::bytes(&row, "data")?,
+                    },
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes the value under `pointer`. `NotFound` if there is none.

@@ -36,6 +36,23 @@ pub(crate) async fn values(env: Env) {
     vs.put(big, k2, &blob).await.unwrap();
     assert_eq!(vs.get(big).await.unwrap().data, blob);
 
+    // Many at once: every stored one (more than one query's worth), none of the missing.
+    let k3 = DataKeyId::random();
+    let mut many = vec![p, empty, big, ValuePointer::random()];
+    for i in 0..(coffer_store::GET_MANY_MAX + 3) {
+        let q = ValuePointer::random();
+        vs.put(q, k3, format!("v{i}").as_bytes()).await.unwrap();
+        many.push(q);
+    }
+    let got = vs.get_many(&many).await.unwrap();
+    assert_eq!(got.len(), many.len() - 1);
+    assert!(!got.contains_key(&many[3]));
+    assert_eq!(got[&p].data, b"ciphertext-1");
+    assert_eq!(got[&big].data, blob);
+    assert_eq!(got[&many[4]].data, b"v0");
+    assert_eq!(got[many.last().unwrap()].data_key_id, k3);
+    assert!(vs.get_many(&[]).await.unwrap().is_empty());
+
     // Re-wrap: only from the expected key.
     assert!(matches!(
         vs.replace(p, k2, k1, b"nope").await,

@@ -8,14 +8,19 @@ mod common;
 
 use common::{DataDir, Run, Server, User, unique};
 
-fn member_role(u: &User, ws: &str, email: &str) -> Option<String> {
+/// A string field of member `email` in `coffer workspace members WS --json`.
+fn member_field(u: &User, ws: &str, email: &str, field: &str) -> Option<String> {
     let members = u.json(&["workspace", "members", ws]);
     members
         .as_array()
         .unwrap()
         .iter()
         .find(|m| m["email"] == email)
-        .map(|m| m["role"].as_str().unwrap().to_owned())
+        .map(|m| m[field].as_str().unwrap().to_owned())
+}
+
+fn member_role(u: &User, ws: &str, email: &str) -> Option<String> {
+    member_field(u, ws, email, "role")
 }
 
 #[test]
@@ -366,14 +371,7 @@ fn action_allowed(name: &str, col: usize) -> bool {
 }
 
 fn confirmed(u: &User, ws: &str, email: &str) -> String {
-    let members = u.json(&["workspace", "members", ws]);
-    members
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["email"] == email)
-        .map(|m| m["confirmed"].as_str().unwrap().to_owned())
-        .unwrap()
+    member_field(u, ws, email, "confirmed").unwrap()
 }
 
 /// An admin confirms a member by comparing the fingerprint phrase the member reads from their

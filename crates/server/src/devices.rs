@@ -163,6 +163,21 @@ pub async fn share(
     }))
 }
 
+/// Device `id` of the caller's user, or `403 forbidden` with `refusal` (for another user's
+/// device and for an unknown id alike, so ids cannot be probed).
+async fn user_device(
+    state: &AppState,
+    caller: &Caller,
+    id: DeviceId,
+    refusal: &'static str,
+) -> ApiResult<Device> {
+    match state.main.device(id).await {
+        Ok(d) if d.user_id == caller.user_id => Ok(d),
+        Ok(_) | Err(StoreError::NotFound) => Err(ServerError::Forbidden(refusal)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `PUT /v1/devices/{id}/approval`: a trusted device of the same user starts approving pending
 /// device `id` by leaving the nonce of the approval code for it (protocol.md §14.4; 10 minutes).
 #[utoipa::path(put, path = "/v1/devices/{id}/approval", tag = "devices",
@@ -178,15 +193,13 @@ pub async fn start_approval(
     Json(req): Json<ApprovalNonce>,
 ) -> ApiResult<StatusCode> {
     crate::vaults::trusted_device(&state, &caller).await?;
-    let device = match state.main.device(id).await {
-        Ok(d) if d.user_id == caller.user_id => d,
-        Ok(_) | Err(StoreError::NotFound) => {
-            return Err(ServerError::Forbidden(
-                "only a device of your own user can be approved",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let device = user_device(
+        &state,
+        &caller,
+        id,
+        "only a device of your own user can be approved",
+    )
+    .await?;
     if device.state != DeviceState::Pending {
         return Err(ServerError::Conflict("the device is not pending".into()));
     }
@@ -247,15 +260,13 @@ pub async fn certify(
     Path(id): Path<DeviceId>,
     Json(req): Json<CertifyDeviceRequest>,
 ) -> ApiResult<StatusCode> {
-    let device = match state.main.device(id).await {
-        Ok(d) if d.user_id == caller.user_id => d,
-        Ok(_) | Err(StoreError::NotFound) => {
-            return Err(ServerError::Forbidden(
-                "only a device of your own user can be certified",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let device = user_device(
+        &state,
+        &caller,
+        id,
+        "only a device of your own user can be certified",
+    )
+    .await?;
     let approver = if id == caller.device_id {
         let others = state.main.list_devices(caller.user_id).await?;
         if others

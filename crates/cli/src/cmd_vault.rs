@@ -1,4 +1,5 @@
-//! `coffer vault …` (create, list, rename, delete) and `coffer sync`.
+//! `coffer vault …` (create, list, rename, delete, share, unshare, members, rotate), `coffer
+//! sync` and `coffer agent`.
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
@@ -38,6 +39,35 @@ pub(crate) enum VaultCommand {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+    },
+    /// Share a workspace vault with a confirmed member (or change their role).
+    Share {
+        /// The vault (name, id or unique prefix).
+        vault: String,
+        /// The member's email.
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+        /// Their role in the vault.
+        #[arg(long, default_value = "viewer", value_parser = ["viewer", "editor", "manager"])]
+        role: String,
+    },
+    /// Remove a member from a vault; the vault's key is rotated at once.
+    Unshare {
+        /// The vault (name, id or unique prefix).
+        vault: String,
+        /// The member's email.
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+    },
+    /// List a vault's members, their roles and whether this device trusts their identity.
+    Members {
+        /// The vault (name, id or unique prefix).
+        vault: String,
+    },
+    /// Move a vault to a new key epoch: every item is re-encrypted under a new key.
+    Rotate {
+        /// The vault (name, id or unique prefix).
+        vault: String,
     },
 }
 
@@ -89,8 +119,81 @@ pub(crate) async fn run(
                 &format!("vault \"{vault}\" deleted"),
             )?;
         }
+        VaultCommand::Share { vault, user, role } => {
+            let role: coffer_proto::vault::VaultRole = role.parse()?;
+            let r = client.vault_share(&vault, &user, role).await?;
+            out.message(
+                &json!({"vault": vault, "user": user, "user_id": r.user_id, "role": role.as_str(),
+                        "devices": r.devices, "grants": r.grants}),
+                &format!(
+                    "shared vault \"{vault}\" with {user} as {role}: {} grant(s) to their \
+                     identity and {} device(s)",
+                    r.grants, r.devices
+                ),
+            )?;
+        }
+        VaultCommand::Unshare { vault, user } => {
+            let epoch = client.vault_unshare(&vault, &user).await?;
+            out.message(
+                &json!({"vault": vault, "removed": user, "epoch": epoch}),
+                &format!(
+                    "{user} removed from vault \"{vault}\"; its key was rotated to epoch {epoch}"
+                ),
+            )?;
+        }
+        VaultCommand::Members { vault } => {
+            let members = client.vault_members(&vault).await?;
+            let rows: Vec<serde_json::Value> = members
+                .iter()
+                .map(|m| {
+                    json!({"email": m.email, "role": m.role.as_str(), "user_id": m.user_id,
+                           "trusted": if m.trusted { "yes" } else { "NOT CONFIRMED" }})
+                })
+                .collect();
+            view::list(
+                out,
+                json,
+                &rows,
+                &[
+                    ("email", "email"),
+                    ("role", "role"),
+                    ("identity", "trusted"),
+                    ("id", "user_id"),
+                ],
+            )?;
+        }
+        VaultCommand::Rotate { vault } => {
+            let epoch = client.vault_rotate(&vault).await?;
+            out.message(
+                &json!({"vault": vault, "epoch": epoch}),
+                &format!("vault \"{vault}\" rotated to key epoch {epoch}"),
+            )?;
+        }
     }
     Ok(())
+}
+
+/// `coffer agent`: syncs every `interval` seconds (rotations and replications included) until
+/// interrupted, or once with `--once`.
+pub(crate) async fn agent(out: &Out, client: &mut Client, interval: u64, once: bool) -> Result<()> {
+    loop {
+        match client.sync().await {
+            Ok(report) => {
+                if report.items_changed > 0 || !report.rotated.is_empty() || report.replicated > 0 {
+                    view::sync_report(out, &report)?;
+                }
+            }
+            Err(e) if !once => eprintln!("coffer agent: {e}"),
+            Err(e) => return Err(e.into()),
+        }
+        if once {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(interval.max(1))) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
 }
 
 /// `coffer sync`.

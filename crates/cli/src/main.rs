@@ -110,7 +110,7 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Vaults: create, list, rename, delete.
+    /// Vaults: create, list, rename, delete, share, unshare, members, rotate.
     #[command(subcommand)]
     Vault(cmd_vault::VaultCommand),
     /// Items: create, get, edit, delete, list, history, restore.
@@ -123,8 +123,18 @@ enum Command {
     Attach(cmd_attach::AttachCommand),
     /// Generate a password or a passphrase (no login needed).
     Generate(cmd_generate::GenerateArgs),
-    /// Bring the local encrypted cache up to date with the server.
+    /// Bring the local encrypted cache up to date with the server; rotate flagged vaults you
+    /// manage and issue missing grants of keys you hold.
     Sync,
+    /// Keep syncing in the background (rotations and replications included).
+    Agent {
+        /// Seconds between syncs.
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// Sync once and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -508,6 +518,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Totp(a) => cmd_totp::run(&out, &mut open()?, a).await?,
         Command::Attach(cmd) => cmd_attach::run(&out, cli.json, &mut open()?, cmd).await?,
         Command::Sync => cmd_vault::sync(&out, &mut open()?).await?,
+        Command::Agent { interval, once } => {
+            cmd_vault::agent(&out, &mut open()?, interval, once).await?
+        }
         Command::Mfa(cmd) => mfa(&out, &mut stdin, open()?, cmd).await?,
         Command::Workspace(cmd) => workspace(&out, open()?, cmd).await?,
         Command::Device(cmd) => {

@@ -248,11 +248,25 @@ pub(crate) fn history(out: &Out, json: bool, entries: &[HistoryEntry]) -> Result
 
 /// `coffer sync`: what changed.
 pub(crate) fn sync_report(out: &Out, r: &SyncReport) -> Result<()> {
+    for n in &r.notices {
+        eprintln!("note: {n}");
+    }
+    let mut text = format!(
+        "synced: {} vault(s), {} item change(s), {} bytes",
+        r.vaults, r.items_changed, r.bytes
+    );
+    if !r.rotated.is_empty() {
+        text.push_str(&format!("; rotated {} vault key(s)", r.rotated.len()));
+    }
+    if r.replicated > 0 {
+        text.push_str(&format!(
+            "; issued {} grant(s) to members' devices",
+            r.replicated
+        ));
+    }
     out.message(
-        &json!({"vaults": r.vaults, "items_changed": r.items_changed, "bytes": r.bytes}),
-        &format!(
-            "synced: {} vault(s), {} item change(s), {} bytes",
-            r.vaults, r.items_changed, r.bytes
-        ),
+        &json!({"vaults": r.vaults, "items_changed": r.items_changed, "bytes": r.bytes,
+                "rotated": r.rotated, "replicated": r.replicated}),
+        &text,
     )
 }

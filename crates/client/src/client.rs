@@ -269,7 +269,7 @@ impl Client {
         r.map_err(|e| self.session_error(e))
     }
 
-    async fn delete(&self, path: &str) -> Result<()> {
+    pub(crate) async fn delete(&self, path: &str) -> Result<()> {
         let r = self.authed()?.delete(path).await;
         r.map_err(|e| self.session_error(e))
     }

@@ -23,7 +23,7 @@ use coffer_proto::vault::{
     GrantRecipient, SYNC_ITEM_DELETED, SYNC_ITEM_HEADER_LEN, SYNC_MAX_FRAME, SyncEnd,
     SyncFrameKind, SyncVault, VAULT_RECORD_ITEM,
 };
-use coffer_proto::{ItemId, VaultId};
+use coffer_proto::{ItemId, UserId, VaultId};
 use sha2::{Digest, Sha256};
 
 use crate::cache::{CachedItem, CachedVault};
@@ -32,7 +32,7 @@ use crate::model::{DETAILS_FIELD, OVERVIEW_FIELD, Overview, VAULT_RECORD_FIELD, 
 use crate::unlock::Keys;
 
 /// What one sync did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SyncReport {
     /// Vaults held after the sync.
     pub vaults: usize,
@@ -40,6 +40,13 @@ pub struct SyncReport {
     pub items_changed: usize,
     /// Bytes of the answer as received (after decompression).
     pub bytes: u64,
+    /// Vaults this sync rotated to a new key epoch (a member was removed or a device revoked
+    /// and this user manages them).
+    pub rotated: Vec<VaultId>,
+    /// Grants this sync issued to members' devices and identities that lacked a key.
+    pub replicated: usize,
+    /// Trust notices (an owner pinned on first sight, a re-confirmed identity).
+    pub notices: Vec<String>,
 }
 
 /// One item frame.
@@ -264,15 +271,23 @@ fn integrity(reason: impl std::fmt::Display) -> ClientError {
     ClientError::Integrity(format!("vault integrity: {reason}"))
 }
 
-/// The Ed25519 keys trusted as signers of a vault: the pinned identity and the devices whose
-/// certificates (from `sv.signers`) verify under it and name the served ids.
-pub(crate) fn trusted_signers(sv: &SyncVault, identity: &PublicKeys) -> Vec<[u8; 32]> {
+/// The Ed25519 keys trusted as signers of a vault: this user's pinned identity, and the devices
+/// whose certificates (from `sv.signers`) verify under the trusted identity of the user they
+/// name (`peers`, this user included; see [`crate::peers`]) and name the served ids.
+pub(crate) fn trusted_signers(
+    sv: &SyncVault,
+    identity: &PublicKeys,
+    peers: &BTreeMap<UserId, PublicKeys>,
+) -> Vec<[u8; 32]> {
     let mut out = vec![*identity.signing()];
     for s in &sv.signers {
         let Ok(cert) = DeviceCertificate::from_bytes(&s.certificate.0) else {
             continue;
         };
-        if cert.verify(identity).is_err()
+        let Some(owner) = peers.get(&s.user_id) else {
+            continue;
+        };
+        if cert.verify(owner).is_err()
             || cert.device_id() != s.device_id.as_uuid().as_bytes()
             || cert.user_id() != s.user_id.as_uuid().as_bytes()
         {
@@ -311,6 +326,7 @@ pub(crate) fn apply_vault(
     frames: &[ItemFrame],
     keys: &Keys,
     identity: &PublicKeys,
+    peers: &BTreeMap<UserId, PublicKeys>,
 ) -> Result<CachedVault> {
     let ws = sv
         .workspace_id
@@ -322,7 +338,7 @@ pub(crate) fn apply_vault(
     {
         return Err(integrity("the vault moved to another workspace"));
     }
-    let trusted = trusted_signers(sv, identity);
+    let trusted = trusted_signers(sv, identity, peers);
     // Vault keys: those held, plus every grant served.
     let mut vkeys: BTreeMap<u32, SymmetricKey> = old
         .map(|o| o.keys.iter().map(|(e, k)| (*e, k.duplicate())).collect())
@@ -466,6 +482,8 @@ pub(crate) struct StreamApplier<'a> {
     work: crate::cache::CacheState,
     keys: &'a Keys,
     identity: &'a PublicKeys,
+    pins: crate::peers::PeerPins,
+    rotation_due: Vec<VaultId>,
     current: Option<(Box<SyncVault>, Vec<ItemFrame>)>,
     first_err: Option<ClientError>,
     changed: usize,
@@ -480,11 +498,14 @@ impl<'a> StreamApplier<'a> {
         work: crate::cache::CacheState,
         keys: &'a Keys,
         identity: &'a PublicKeys,
+        pins: crate::peers::PeerPins,
     ) -> Self {
         Self {
             work,
             keys,
             identity,
+            pins,
+            rotation_due: Vec::new(),
             current: None,
             first_err: None,
             changed: 0,
@@ -499,12 +520,24 @@ impl<'a> StreamApplier<'a> {
             return;
         };
         let key = *sv.vault_id.as_uuid().as_bytes();
+        let peers = match sv.workspace_id {
+            Some(ws) if !sv.peers.is_empty() => {
+                self.pins
+                    .trust(self.keys.user_id, self.identity, ws, &sv.peers)
+                    .identities
+            }
+            _ => BTreeMap::from([(self.keys.user_id, *self.identity)]),
+        };
+        if sv.rotation_due && sv.role == coffer_proto::vault::VaultRole::Manager {
+            self.rotation_due.push(sv.vault_id);
+        }
         match apply_vault(
             self.work.vaults.get(&key),
             &sv,
             &frames,
             self.keys,
             self.identity,
+            &peers,
         ) {
             Ok(v) => {
                 self.changed += frames.len();
@@ -556,10 +589,9 @@ impl<'a> StreamApplier<'a> {
     }
 
     /// Ends the stream: the new state, the first vault failure (those vaults kept their old
-    /// state), and the number of item frames applied.
-    pub(crate) fn finish(
-        mut self,
-    ) -> Result<(crate::cache::CacheState, Option<ClientError>, usize)> {
+    /// state), the number of item frames applied, the pins (with what this stream pinned) and
+    /// the vaults flagged for a rotation this user may do.
+    pub(crate) fn finish(mut self) -> Result<Applied> {
         self.flush();
         let end = self
             .end
@@ -570,8 +602,23 @@ impl<'a> StreamApplier<'a> {
                 end.vaults, end.items, self.n_vaults, self.n_items
             )));
         }
-        Ok((self.work, self.first_err, self.changed))
+        Ok(Applied {
+            state: self.work,
+            first_err: self.first_err,
+            changed: self.changed,
+            pins: self.pins,
+            rotation_due: self.rotation_due,
+        })
     }
+}
+
+/// What [`StreamApplier::finish`] returns.
+pub(crate) struct Applied {
+    pub(crate) state: crate::cache::CacheState,
+    pub(crate) first_err: Option<ClientError>,
+    pub(crate) changed: usize,
+    pub(crate) pins: crate::peers::PeerPins,
+    pub(crate) rotation_due: Vec<VaultId>,
 }
 
 #[cfg(test)]
@@ -742,6 +789,8 @@ mod tests {
                     manifest: B64(self.manifest.to_compact().unwrap()),
                     grants: self.grants.clone(),
                     signers: vec![self.signer.clone()],
+                    peers: Vec::new(),
+                    rotation_due: false,
                 },
                 frames,
             )
@@ -792,7 +841,7 @@ mod tests {
     ) -> Result<(CacheState, Option<ClientError>, usize)> {
         let identity = k.identity.public();
         let mut p = FrameParser::default();
-        let mut a = StreamApplier::new(state.clone(), k, &identity);
+        let mut a = StreamApplier::new(state.clone(), k, &identity, Default::default());
         for piece in bytes.chunks(7) {
             p.push(piece)?;
             while let Some(f) = p.next_frame()? {
@@ -800,7 +849,8 @@ mod tests {
             }
         }
         p.finish()?;
-        a.finish()
+        let done = a.finish()?;
+        Ok((done.state, done.first_err, done.changed))
     }
 
     fn integrity_of(r: Result<(CacheState, Option<ClientError>, usize)>) -> String {

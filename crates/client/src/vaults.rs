@@ -244,7 +244,7 @@ fn vault_candidates(state: &CacheState) -> Vec<(String, String, [u8; 16])> {
         .collect()
 }
 
-fn entries_of(v: &CachedVault) -> Vec<ManifestEntry> {
+pub(crate) fn entries_of(v: &CachedVault) -> Vec<ManifestEntry> {
     v.items
         .iter()
         .map(|(id, it)| ManifestEntry {
@@ -367,7 +367,9 @@ impl Client {
             })
             .await?;
         let mut parser = FrameParser::default();
-        let mut applier = StreamApplier::new(state.clone(), &ctx.keys, &ctx.identity);
+        let pins_before = crate::peers::PeerPins::load(self.profile())?;
+        let mut applier =
+            StreamApplier::new(state.clone(), &ctx.keys, &ctx.identity, pins_before.clone());
         loop {
             let chunk = resp
                 .chunk()
@@ -385,7 +387,16 @@ impl Client {
             }
         }
         parser.finish()?;
-        let (mut work, first_err, changed) = applier.finish()?;
+        let crate::sync::Applied {
+            state: mut work,
+            first_err,
+            changed,
+            pins,
+            rotation_due,
+        } = applier.finish()?;
+        if pins != pins_before {
+            pins.save(self.profile())?;
+        }
         // A sync that changed nothing rewrites the cache only to refresh `synced_at` (the time
         // the offline notice shows), at most every few minutes: re-encrypting a 10,000-item
         // cache costs more than the sync itself.
@@ -403,15 +414,30 @@ impl Client {
                 vaults: state.vaults.len(),
                 items_changed: changed,
                 bytes: parser.bytes,
+                rotated: rotation_due,
+                replicated: 0,
+                notices: Vec::new(),
             }),
         }
     }
 
-    /// Syncs the local cache with the server (a delta from the counters held).
+    /// Syncs the local cache with the server (a delta from the counters held), then does the
+    /// key work this device is entitled to: rotates the vaults it manages that are flagged for
+    /// rotation, and fulfils pending replications of the keys it holds (protocol.md §18).
     pub async fn sync(&mut self) -> Result<SyncReport> {
         let ctx = self.vault_ctx()?;
         let mut state = Self::load_cache(&ctx)?;
-        self.sync_into(&ctx, &mut state).await
+        let mut report = self.sync_into(&ctx, &mut state).await?;
+        let due = std::mem::take(&mut report.rotated);
+        for v in due {
+            let vk = *v.as_uuid().as_bytes();
+            self.rotate_in(&ctx, &mut state, vk).await?;
+            report.rotated.push(v);
+        }
+        let (granted, notices) = self.replicate_in(&ctx, &state).await?;
+        report.replicated = granted;
+        report.notices.extend(notices);
+        Ok(report)
     }
 
     /// For reads: a delta sync, or the cache when the server is unreachable.

@@ -289,6 +289,15 @@ pub struct SyncVault {
     /// Public keys and certificates of the devices that signed the manifest or the grants
     /// (so the client can check them against the identity it pinned).
     pub signers: Vec<SignerDevice>,
+    /// When a signer belongs to another user: the vault's workspace members with their
+    /// identity keys and attestations, from which the client decides whom it trusts
+    /// (protocol.md §18.1). Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<crate::api::MemberInfo>,
+    /// A member was removed or a device revoked since the last rotation: a manager's device
+    /// should rotate the vault (protocol.md §18.4). A hint, not an authority.
+    #[serde(default)]
+    pub rotation_due: bool,
 }
 
 /// A device that signed something in a vault, with its certificate.
@@ -407,4 +416,97 @@ mod tests {
             r#"{"kind":"user","id":"00000000-0000-0000-0000-000000000000"}"#
         );
     }
+}
+
+/// A member of a vault (`GET /v1/vaults/{id}/members`), with what a sharer needs to seal grants
+/// to them: identity keys and trusted devices with certificates. The client trusts none of it
+/// until the identity chains to an attested one (protocol.md §18.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct VaultMemberInfo {
+    /// The member.
+    pub user_id: UserId,
+    /// Their email.
+    pub email: String,
+    /// Their role in the vault.
+    pub role: VaultRole,
+    /// Added, Unix seconds.
+    pub added_at: i64,
+}
+
+/// `PUT /v1/vaults/{id}/members/{user_id}`: share a vault with a user (or change their role),
+/// with the grants of the vault keys to the user's identity and trusted devices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ShareVaultRequest {
+    /// The role.
+    pub role: VaultRole,
+    /// Grants to the user and their devices (none when only the role changes).
+    #[serde(default)]
+    pub grants: Vec<VaultGrant>,
+}
+
+/// `POST /v1/vaults/{id}/grants`: grants of existing epochs (replication).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AddGrantsRequest {
+    /// The grants; each recipient must be a member of the vault or a device of one.
+    pub grants: Vec<VaultGrant>,
+}
+
+/// A principal entitled to a vault's current key who has no grant of it
+/// (`GET /v1/replications`): a trusted device of a member, or a member's identity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct PendingReplication {
+    /// The vault.
+    pub vault_id: VaultId,
+    /// Its workspace.
+    pub workspace_id: Option<WorkspaceId>,
+    /// Its current epoch, the one missing.
+    pub epoch: u32,
+    /// The member.
+    pub user_id: UserId,
+    /// Their device, or none for their identity key.
+    pub device_id: Option<DeviceId>,
+    /// The device's certificate (none for an identity).
+    pub certificate: Option<B64>,
+}
+
+/// One re-sealed item of a rotation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RotatedItemRequest {
+    /// The item.
+    pub item_id: ItemId,
+    /// The revision re-sealed; it becomes `base_revision + 1` under the new epoch.
+    pub base_revision: u64,
+    /// The item sealed with a fresh item key under the new vault key.
+    pub sealed: B64,
+}
+
+/// `POST /v1/vaults/{id}/rotate`: move a vault to a new key epoch (protocol.md §18.4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RotateVaultRequest {
+    /// The new epoch (current + 1).
+    pub epoch: u32,
+    /// The manifest counter the client rotated from.
+    pub base_counter: u64,
+    /// The new manifest (counter + 1, new epoch, every item at its new revision).
+    pub manifest: B64,
+    /// Grants of the new key to every remaining member's identity and trusted devices.
+    pub grants: Vec<VaultGrant>,
+    /// Every live item, re-sealed.
+    pub items: Vec<RotatedItemRequest>,
+}
+
+/// Answer to a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RotateVaultResponse {
+    /// The new counter.
+    pub counter: u64,
+    /// The new epoch.
+    pub epoch: u32,
 }

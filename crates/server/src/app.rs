@@ -21,7 +21,8 @@ use crate::error::ServerError;
 use crate::extract::Json;
 use crate::state::AppState;
 use crate::{
-    attachments, audit, auth, devices, items, metrics, mfa, session, sync, vaults, workspaces,
+    attachments, audit, auth, devices, items, metrics, mfa, session, sharing, sync, vaults,
+    workspaces,
 };
 
 #[derive(OpenApi)]
@@ -98,6 +99,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::verify))
         .routes(routes!(vaults::create, vaults::list))
         .routes(routes!(vaults::delete))
+        .routes(routes!(sharing::members))
+        .routes(routes!(sharing::share, sharing::unshare))
+        .routes(routes!(sharing::add_grants))
+        .routes(routes!(sharing::replications))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(sharing::rotate))
+                .layer(DefaultBodyLimit::max(sharing::ROTATE_MAX_BODY)),
+        )
         .routes(routes!(items::write))
         .routes(routes!(items::revisions))
         .merge(

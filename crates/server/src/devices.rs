@@ -368,8 +368,21 @@ async fn approval_grants(
     Ok(out)
 }
 
-/// `GET /v1/users/{id}/devices`: a user's devices with their public keys and certificates
-/// (issue 4: only the caller's own user).
+/// Whether users `a` and `b` are members of a common workspace.
+async fn shares_a_workspace(state: &AppState, a: UserId, b: UserId) -> ApiResult<bool> {
+    for m in state.main.list_workspaces_of_user(a).await? {
+        match state.main.member(m.workspace.id, b).await {
+            Ok(_) => return Ok(true),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
+}
+
+/// `GET /v1/users/{id}/devices`: a user's devices with their public keys and certificates:
+/// all of the caller's own, or the trusted ones of a member of a workspace the caller is in
+/// (grant targets when sharing; clients verify each certificate themselves).
 #[utoipa::path(get, path = "/v1/users/{id}/devices", tag = "devices",
     params(("id" = UserId, Path, description = "user id")),
     responses((status = 200, body = Vec<UserDevice>),
@@ -379,15 +392,18 @@ pub async fn user_devices(
     caller: Caller,
     Path(id): Path<UserId>,
 ) -> ApiResult<Json<Vec<UserDevice>>> {
-    if id != caller.user_id {
+    let own = id == caller.user_id;
+    if !own && !shares_a_workspace(&state, caller.user_id, id).await? {
         return Err(ServerError::Forbidden(
-            "only your own devices can be listed",
+            "only your own devices and those of members of your workspaces can be listed",
         ));
     }
     let devices = state.main.list_devices(id).await?;
     Ok(Json(
         devices
             .into_iter()
+            // Another user's pending or revoked devices are not grant targets.
+            .filter(|d| own || d.state == DeviceState::Trusted)
             .map(|d| UserDevice {
                 device_id: d.id,
                 state: d.state,

@@ -50,6 +50,7 @@ pub mod mfa;
 pub mod policy;
 pub mod serve;
 pub mod session;
+pub mod sharing;
 pub mod startup;
 pub mod state;
 pub mod sync;

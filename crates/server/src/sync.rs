@@ -196,6 +196,15 @@ async fn vault_frames(
             Err(e) => return Err(e.into()),
         }
     }
+    let peers = match v.workspace_id {
+        Some(ws) if signers.iter().any(|s| s.user_id != user) => snap
+            .workspace_members(ws)
+            .await?
+            .into_iter()
+            .map(crate::workspaces::member_info)
+            .collect(),
+        _ => Vec::new(),
+    };
     let header = SyncVault {
         vault_id: v.id,
         workspace_id: v.workspace_id,
@@ -213,6 +222,8 @@ async fn vault_frames(
             })
             .collect(),
         signers,
+        peers,
+        rotation_due: v.rotation_due,
     };
     let json = serde_json::to_vec(&header).map_err(ServerError::internal)?;
     out.frame(SyncFrameKind::Vault, &json).await?;

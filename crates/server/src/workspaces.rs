@@ -162,19 +162,7 @@ pub async fn members(
     let all = state.main.list_members(ws).await?;
     let mut out = Vec::with_capacity(all.len());
     for m in all {
-        let identity = match state.main.user(m.user_id).await {
-            Ok(u) => Some(B64(u.credentials.identity_public_keys)),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        };
-        out.push(MemberInfo {
-            user_id: m.user_id,
-            email: m.email,
-            role: m.role,
-            joined_at: m.joined_at,
-            identity_public_keys: identity,
-            attestation: m.attestation.map(B64),
-        });
+        out.push(member_info(m));
     }
     Ok(Json(out))
 }
@@ -404,5 +392,17 @@ pub async fn accept(
             "invite no longer pending, or already a member".into(),
         )),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A member as served to clients.
+pub(crate) fn member_info(m: Member) -> MemberInfo {
+    MemberInfo {
+        user_id: m.user_id,
+        email: m.email,
+        role: m.role,
+        joined_at: m.joined_at,
+        identity_public_keys: Some(B64(m.identity_public_keys)),
+        attestation: m.attestation.map(B64),
     }
 }

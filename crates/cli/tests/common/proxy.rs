@@ -92,6 +92,24 @@ pub enum Mode {
     EditVaultCounter(VaultSel, i64),
     /// On attachment downloads, cut out the n-th 64 KiB chunk (0-based) of the stream.
     DropAttachmentChunk(usize),
+    /// Rewrite JSON answers (`GET`, status 200) whose path ends with the given suffix.
+    Json(JsonTamper),
+    /// Rewrite the JSON of every vault frame of sync answers.
+    VaultFrames(JsonTamper),
+}
+
+/// A rewrite of a JSON answer: `(path suffix, edit)`; the edit returns whether it changed
+/// anything.
+#[derive(Clone)]
+pub struct JsonTamper(
+    pub String,
+    pub Arc<dyn Fn(&mut serde_json::Value) -> bool + Send + Sync>,
+);
+
+impl std::fmt::Debug for JsonTamper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JsonTamper({:?})", self.0)
+    }
 }
 
 struct Shared {
@@ -102,6 +120,7 @@ struct Shared {
     applied: AtomicUsize,
     syncs: AtomicUsize,
     attachment_gets: AtomicUsize,
+    requests: Mutex<Vec<(String, String, Vec<u8>)>>,
 }
 
 /// The running proxy (stopped on drop).
@@ -132,6 +151,7 @@ impl Proxy {
             applied: AtomicUsize::new(0),
             syncs: AtomicUsize::new(0),
             attachment_gets: AtomicUsize::new(0),
+            requests: Mutex::new(Vec::new()),
         });
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -168,6 +188,11 @@ impl Proxy {
     /// How many attachment downloads went through.
     pub fn attachment_gets(&self) -> usize {
         self.shared.attachment_gets.load(Ordering::SeqCst)
+    }
+
+    /// Every request forwarded: (method, path, body), oldest first.
+    pub fn requests(&self) -> Vec<(String, String, Vec<u8>)> {
+        self.shared.requests.lock().unwrap().clone()
     }
 
     /// Every plain sync answer the server gave, oldest first (before any tampering).
@@ -230,6 +255,10 @@ async fn handle(State(st): State<Arc<Shared>>, req: Request) -> Response {
         headers.append(k.clone(), v.clone());
     }
     let auth = parts.headers.get("authorization").cloned();
+    st.requests
+        .lock()
+        .unwrap()
+        .push((parts.method.to_string(), path.clone(), body.to_vec()));
     let upstream = st
         .http
         .request(parts.method.clone(), format!("{}{pq}", st.upstream))
@@ -264,6 +293,17 @@ async fn handle(State(st): State<Arc<Shared>>, req: Request) -> Response {
         if let Some(new) = tamper_sync(&st, &mode, auth.as_ref(), &bytes).await {
             st.applied.fetch_add(1, Ordering::SeqCst);
             bytes = new;
+        }
+    }
+    if status == StatusCode::OK && parts.method == axum::http::Method::GET {
+        let mode = st.mode.lock().unwrap().clone();
+        if let Mode::Json(JsonTamper(suffix, edit)) = mode
+            && path.ends_with(&suffix)
+            && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            && edit(&mut v)
+        {
+            bytes = serde_json::to_vec(&v).unwrap();
+            st.applied.fetch_add(1, Ordering::SeqCst);
         }
     }
     if status == StatusCode::OK && is_attachment_get {
@@ -443,7 +483,22 @@ async fn tamper_sync(
     }
     let mut frames = parse_frames(body)?;
     match mode {
-        Mode::Pass | Mode::DropAttachmentChunk(_) | Mode::Rollback(_) => return None,
+        Mode::Pass | Mode::DropAttachmentChunk(_) | Mode::Rollback(_) | Mode::Json(_) => {
+            return None;
+        }
+        Mode::VaultFrames(JsonTamper(_, edit)) => {
+            let mut changed = false;
+            for f in frames.iter_mut().filter(|f| f.kind == FRAME_VAULT) {
+                let mut v = f.vault_json()?;
+                if edit(&mut v) {
+                    f.payload = serde_json::to_vec(&v).ok()?;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return None;
+            }
+        }
         Mode::SwapPayloads(a, b) => {
             let (ia, ib) = (find_item(&frames, a)?, find_item(&frames, b)?);
             if ia == ib {

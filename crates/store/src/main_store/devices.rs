@@ -240,12 +240,19 @@ impl MainStore {
         audit: Option<&AuditEvent>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.db.begin_write().await?;
+        let row = sqlx::query("SELECT user_id FROM devices WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let user: UserId = rows::parsed(&row, "user_id")?;
         let done = sqlx::query("UPDATE devices SET state = 'revoked' WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
         one_row(done.rows_affected())?;
         let n = revoke_device_sessions_in_tx(&mut tx, id).await?;
+        super::sharing::after_device_revoked(&mut tx, user, id).await?;
         self.finish(tx, audit).await?;
         Ok(n)
     }

@@ -11,6 +11,7 @@
 mod devices;
 mod secrets;
 mod sessions;
+mod sharing;
 mod users;
 mod vaults;
 mod workspaces;
@@ -21,6 +22,7 @@ use sqlx::{Any, Transaction};
 pub use devices::{Device, NewDevice};
 pub use secrets::{DataKey, DataKeyState, ServerSecret};
 pub use sessions::{NewSession, Session, SessionRevocation};
+pub use sharing::{Replication, RotatedItem, VaultMember, VaultRotation};
 pub use users::{Credentials, MfaSettings, NewUser, User};
 pub use vaults::{
     Attachment, ITEM_PAGE_MAX, ItemRow, ItemSelection, ItemWrite, ItemWritten, NewGrant, NewVault,

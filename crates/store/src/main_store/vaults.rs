@@ -105,6 +105,9 @@ pub struct Vault {
     pub created_at: i64,
     /// Last write (unix seconds).
     pub updated_at: i64,
+    /// Set when a member was removed or one of their devices revoked since the last key
+    /// rotation: a manager's device should rotate the vault to a new epoch.
+    pub rotation_due: bool,
 }
 
 impl fmt::Debug for Vault {
@@ -119,6 +122,7 @@ impl fmt::Debug for Vault {
             .field("manifest_signer", &self.manifest_signer)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
+            .field("rotation_due", &self.rotation_due)
             .finish()
     }
 }
@@ -239,15 +243,15 @@ pub enum ItemSelection {
     ChangedAfter(u64),
 }
 
-fn to_i64(what: &str, v: u64) -> Result<i64, StoreError> {
+pub(super) fn to_i64(what: &str, v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} is too large")))
 }
 
-fn to_u64(v: i64) -> u64 {
+pub(super) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn to_u32(col: &str, v: i64) -> Result<u32, StoreError> {
+pub(super) fn to_u32(col: &str, v: i64) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::Backend(format!("column {col} out of range")))
 }
 
@@ -274,6 +278,7 @@ fn vault_from_row(row: &AnyRow) -> Result<Vault, StoreError> {
         manifest_signer: rows::opt_parsed(row, "manifest_signer")?,
         created_at: rows::int(row, "created_at")?,
         updated_at: rows::int(row, "updated_at")?,
+        rotation_due: rows::flag(row, "rotation_due")?,
     })
 }
 
@@ -339,7 +344,7 @@ fn recipient_parts(r: &GrantRecipient) -> (&'static str, String) {
 macro_rules! vault_columns {
     () => {
         "v.id, v.workspace_id, v.owner_id, v.epoch, v.counter, v.manifest, \
-         v.manifest_signer, v.created_at, v.updated_at"
+         v.manifest_signer, v.created_at, v.updated_at, v.rotation_due"
     };
 }
 
@@ -352,7 +357,7 @@ macro_rules! item_columns {
 
 /// Locks a live vault's row for a write and returns it. `NotFound` for a missing or deleted
 /// vault.
-async fn lock_vault(
+pub(super) async fn lock_vault(
     conn: &mut AnyConnection,
     backend: Backend,
     id: VaultId,
@@ -542,6 +547,14 @@ impl VaultSnapshot {
         items_page_on(&mut self.tx, vault, selection, after, limit).await
     }
 
+    /// The members of `workspace` with their identity keys and attestations.
+    pub async fn workspace_members(
+        &mut self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<super::Member>, StoreError> {
+        super::workspaces::list_members_on(&mut self.tx, workspace).await
+    }
+
     /// Ends the read.
     pub async fn finish(self) -> Result<(), StoreError> {
         self.tx.rollback().await?;
@@ -619,6 +632,7 @@ impl MainStore {
             manifest_signer: new.manifest_signer,
             created_at: t,
             updated_at: t,
+            rotation_due: false,
         })
     }
 

@@ -74,6 +74,8 @@ pub struct Member {
     pub joined_at: i64,
     /// An admin's attestation of their identity key (`coffer_crypto::attest`), once confirmed.
     pub attestation: Option<Vec<u8>>,
+    /// Their identity public keys (from the user row), as registered.
+    pub identity_public_keys: Vec<u8>,
 }
 
 /// One workspace of a user, with their role in it.
@@ -144,6 +146,7 @@ fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
         role: rows::parsed(row, "role")?,
         joined_at: rows::int(row, "joined_at")?,
         attestation: rows::opt_bytes(row, "attestation")?,
+        identity_public_keys: rows::bytes(row, "identity_public_keys")?,
     })
 }
 
@@ -162,7 +165,7 @@ fn invite_from_row(row: &AnyRow) -> Result<Invite, StoreError> {
 }
 
 const MEMBER_SELECT: &str = "SELECT m.workspace_id, m.user_id, u.email, m.role, m.joined_at, \
-     m.attestation \
+     m.attestation, u.identity_public_keys \
      FROM members m JOIN users u ON u.id = m.user_id \
      WHERE m.workspace_id = $1 AND m.user_id = $2";
 
@@ -396,15 +399,8 @@ impl MainStore {
 
     /// The workspace's members, in joining order.
     pub async fn list_members(&self, workspace: WorkspaceId) -> Result<Vec<Member>, StoreError> {
-        let found = sqlx::query(
-            "SELECT m.workspace_id, m.user_id, u.email, m.role, m.joined_at, m.attestation \
-             FROM members m JOIN users u ON u.id = m.user_id \
-             WHERE m.workspace_id = $1 ORDER BY m.joined_at, u.email_key, m.user_id",
-        )
-        .bind(workspace.to_string())
-        .fetch_all(&self.db.pool)
-        .await?;
-        found.iter().map(member_from_row).collect()
+        let mut conn = self.db.pool.acquire().await?;
+        list_members_on(&mut conn, workspace).await
     }
 
     /// How many owners the workspace has.
@@ -482,6 +478,7 @@ impl MainStore {
             .await?;
         one_row(done.rows_affected())?;
         ensure_an_owner(&mut tx, &ws).await?;
+        super::sharing::after_workspace_member_removed(&mut tx, &ws, user).await?;
         self.finish(tx, audit).await
     }
 
@@ -646,4 +643,21 @@ async fn not_pending(conn: &mut AnyConnection, id: InviteId) -> StoreError {
         Ok(Some(_)) => StoreError::Conflict("invite is not pending".into()),
         Err(e) => e.into(),
     }
+}
+
+/// The workspace's members, in joining order, on one connection.
+pub(super) async fn list_members_on(
+    conn: &mut sqlx::AnyConnection,
+    workspace: WorkspaceId,
+) -> Result<Vec<Member>, StoreError> {
+    let found = sqlx::query(
+        "SELECT m.workspace_id, m.user_id, u.email, m.role, m.joined_at, m.attestation, \
+         u.identity_public_keys \
+         FROM members m JOIN users u ON u.id = m.user_id \
+         WHERE m.workspace_id = $1 ORDER BY m.joined_at, u.email_key, m.user_id",
+    )
+    .bind(workspace.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    found.iter().map(member_from_row).collect()
 }

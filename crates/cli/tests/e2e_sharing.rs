@@ -1,0 +1,261 @@
+//! End to end: sharing local vaults between people, through the real `coffer` binary and a
+//! real server: confirmation before sharing, roles, a second device, unshare with rotation,
+//! automatic rotation after a device revocation, and replication of a missing grant by a
+//! member's device while the sharer is offline.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{DataDir, Server, User, unique};
+use serde_json::Value;
+
+fn fingerprint(u: &User) -> String {
+    u.json(&["fingerprint"])["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `owner` invites `u` to `ws` with `role`; `u` accepts.
+fn join(owner: &User, u: &User, ws: &str, role: &str) {
+    owner
+        .run(&["workspace", "invite", ws, &u.email, "--role", role])
+        .success();
+    u.run(&["workspace", "accept", ws]).success();
+}
+
+fn confirm(admin: &User, u: &User, ws: &str) {
+    admin
+        .run(&[
+            "workspace",
+            "confirm",
+            ws,
+            &u.email,
+            "--fingerprint",
+            &fingerprint(u),
+        ])
+        .success();
+}
+
+fn password_of(u: &User, item: &str) -> String {
+    u.json(&["item", "get", item, "--field", "password"])["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no password value"))
+        .to_owned()
+}
+
+fn field(u: &User, item: &str) -> common::Run {
+    u.run(&["item", "get", item, "--field", "password"])
+}
+
+fn epoch_of(u: &User, vault: &str) -> u64 {
+    let list = u.json(&["vault", "list"]);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == vault)
+        .unwrap_or_else(|| panic!("{vault} not in {list}"))["epoch"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Deletes, in the server's SQLite main store, the grants of each vault's current key addressed
+/// to `device` or to `user` (what a server does after a mailbox retention window), and the
+/// device's local cache: the device is then left without the key.
+fn drop_current_grants(data: &DataDir, user: &str, device: &str, profile: &User) {
+    let url = format!("sqlite://{}", data.path().join("main.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let n = rt.block_on(async {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "DELETE FROM vault_grants WHERE epoch = \
+             (SELECT v.epoch FROM vaults v WHERE v.id = vault_grants.vault_id) AND \
+             ((recipient_kind = 'device' AND recipient_id = $1) OR \
+              (recipient_kind = 'user' AND recipient_id = $2))",
+        )
+        .bind(device.to_owned())
+        .bind(user.to_owned())
+        .execute(&mut conn)
+        .await
+        .unwrap()
+        .rows_affected()
+    });
+    assert!(
+        n >= 2,
+        "expected the device and identity grants, deleted {n}"
+    );
+    for f in common::files_under(profile.config.path()) {
+        if f.file_name().is_some_and(|n| n == "cache.bin") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+}
+
+fn member_row<'a>(rows: &'a Value, email: &str) -> &'a Value {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["email"] == email)
+        .unwrap_or_else(|| panic!("{email} not in {rows}"))
+}
+
+#[test]
+fn share_roles_unshare_rotate_revoke_and_replicate() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[]);
+    let alice = User::new(&server, "alice");
+    let bob = User::new(&server, "bob");
+    let carol = User::new(&server, "carol");
+    for u in [&alice, &bob, &carol] {
+        u.signup();
+    }
+    let ws = unique("acme");
+    alice.json(&["workspace", "create", &ws]);
+    join(&alice, &bob, &ws, "developer");
+    join(&alice, &carol, &ws, "member");
+
+    let vault = unique("Team");
+    alice
+        .run(&["vault", "create", &vault, "--workspace", &ws])
+        .success();
+    let pw = unique("canary-shared-pw");
+    alice
+        .run(&[
+            "item",
+            "create",
+            "--vault",
+            &vault,
+            "--type",
+            "login",
+            "--name",
+            "db",
+            "--password",
+            &pw,
+        ])
+        .success();
+
+    // ── no grant to an identity no admin confirmed ──────────────────────────
+    let r = alice.run(&[
+        "vault", "share", &vault, "--user", &bob.email, "--role", "editor",
+    ]);
+    assert!(
+        !r.ok
+            && r.stderr.contains("refusing to trust the identity")
+            && r.stderr.contains("confirm"),
+        "{r:#?}"
+    );
+    bob.run(&["sync"]).success();
+    assert!(
+        !field(&bob, "db").ok,
+        "bob must not read the vault before being confirmed and shared"
+    );
+
+    // ── confirm, then share: bob editor, carol viewer ───────────────────────
+    confirm(&alice, &bob, &ws);
+    confirm(&alice, &carol, &ws);
+    let shared = alice.json(&[
+        "vault", "share", &vault, "--user", &bob.email, "--role", "editor",
+    ]);
+    assert_eq!(shared["role"], "editor", "{shared}");
+    assert_eq!(shared["devices"], 1, "{shared}");
+    alice
+        .run(&[
+            "vault",
+            "share",
+            &vault,
+            "--user",
+            &carol.email,
+            "--role",
+            "viewer",
+        ])
+        .success();
+    bob.run(&["sync"]).success();
+    assert_eq!(password_of(&bob, "db"), pw);
+    carol.run(&["sync"]).success();
+    assert_eq!(password_of(&carol, "db"), pw);
+
+    // bob (editor) writes; alice and carol read his write (signed by a device that chains to
+    // bob's attested identity)
+    let pw2 = unique("canary-bob-pw");
+    bob.run(&["item", "edit", "db", "--password", &pw2])
+        .success();
+    alice.run(&["sync"]).success();
+    assert_eq!(password_of(&alice, "db"), pw2);
+    carol.run(&["sync"]).success();
+    assert_eq!(password_of(&carol, "db"), pw2);
+    // carol (viewer) may not write
+    let r = carol.run(&["item", "edit", "db", "--password", "nope"]);
+    assert!(!r.ok, "{r:#?}");
+
+    let members = alice.json(&["vault", "members", &vault]);
+    assert_eq!(members.as_array().unwrap().len(), 3, "{members}");
+    assert_eq!(member_row(&members, &bob.email)["role"], "editor");
+    assert_eq!(member_row(&members, &bob.email)["trusted"], "yes");
+    // a member may not share
+    bob.run(&[
+        "vault",
+        "share",
+        &vault,
+        "--user",
+        &carol.email,
+        "--role",
+        "editor",
+    ])
+    .fails_with("invalid_request");
+
+    // ── unshare carol: the key rotates; her later syncs lose the vault ──────
+    assert_eq!(epoch_of(&alice, &vault), 1);
+    let un = alice.json(&["vault", "unshare", &vault, "--user", &carol.email]);
+    assert_eq!(un["epoch"], 2, "{un}");
+    assert_eq!(epoch_of(&alice, &vault), 2);
+    let pw3 = unique("canary-after-removal");
+    alice
+        .run(&["item", "edit", "db", "--password", &pw3])
+        .success();
+    carol.run(&["sync"]).success();
+    assert!(!field(&carol, "db").ok, "carol still reads the vault");
+    // bob got the new key with the rotation
+    bob.run(&["sync"]).success();
+    assert_eq!(password_of(&bob, "db"), pw3);
+    assert_eq!(epoch_of(&bob, &vault), 2);
+
+    // ── bob's second device: approved by his first, it reads the vault ──────
+    let bob2 = bob.second_install();
+    bob2.login().success();
+    bob2.approve_from(&bob);
+    bob2.run(&["sync"]).success();
+    assert_eq!(password_of(&bob2, "db"), pw3);
+
+    // ── replication: bob2 lost its grants of the current key and its cache; with alice (the
+    // sharer) offline, bob's first device re-grants on its next sync; then alice does ─────────
+    let status = bob2.json(&["status"]);
+    let bob2_id = status["device_id"].as_str().unwrap().to_owned();
+    let bob_user = status["user_id"].as_str().unwrap().to_owned();
+    drop_current_grants(&data, &bob_user, &bob2_id, &bob2);
+    let r = field(&bob2, "db");
+    assert!(!r.ok && r.stderr.contains("no key"), "{r:#?}");
+    let synced = bob.json(&["sync"]);
+    assert_eq!(synced["replicated"], 2, "{synced}");
+    bob2.run(&["sync"]).success();
+    assert_eq!(password_of(&bob2, "db"), pw3);
+    drop_current_grants(&data, &bob_user, &bob2_id, &bob2);
+    let synced = alice.json(&["sync"]);
+    assert_eq!(synced["replicated"], 2, "{synced}");
+    bob2.run(&["sync"]).success();
+    assert_eq!(password_of(&bob2, "db"), pw3);
+
+    // ── revoking bob2 flags the vault; alice's next sync rotates it ─────────
+    bob.run(&["device", "revoke", &bob2_id]).success();
+    let synced = alice.json(&["sync"]);
+    assert_eq!(synced["rotated"].as_array().unwrap().len(), 1, "{synced}");
+    assert_eq!(epoch_of(&alice, &vault), 3);
+    bob.run(&["sync"]).success();
+    assert_eq!(password_of(&bob, "db"), pw3);
+    assert_eq!(epoch_of(&bob, &vault), 3);
+}

@@ -49,8 +49,8 @@ pub use error::StoreError;
 pub use main_store::{
     Attachment, Credentials, DataKey, DataKeyState, Device, ITEM_PAGE_MAX, Invite, ItemRow,
     ItemSelection, ItemWrite, ItemWritten, MainStore, Member, Membership, MfaSettings, NewDevice,
-    NewGrant, NewInvite, NewSession, NewUser, NewVault, NewWorkspace, RevisionRow, ServerSecret,
-    Session, SessionRevocation, StoredGrant, User, Vault, VaultMembership, VaultRemains,
-    VaultSnapshot, Workspace,
+    NewGrant, NewInvite, NewRecoveryKey, NewSession, NewUser, NewVault, NewWorkspace,
+    RecoveryGrantRow, RecoveryKey, RevisionRow, ServerSecret, Session, SessionRevocation,
+    StoredGrant, User, Vault, VaultMembership, VaultRemains, VaultSnapshot, Workspace,
 };
 pub use value_store::{BlobSegment, GET_MANY_MAX, POINTER_PAGE_MAX, StoredValue, ValueStore};

@@ -21,7 +21,8 @@ use crate::error::ServerError;
 use crate::extract::Json;
 use crate::state::AppState;
 use crate::{
-    attachments, audit, auth, devices, items, metrics, mfa, session, sync, vaults, workspaces,
+    attachments, audit, auth, devices, items, metrics, mfa, recovery, session, sync, vaults,
+    workspaces,
 };
 
 #[derive(OpenApi)]
@@ -98,6 +99,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::verify))
         .routes(routes!(vaults::create, vaults::list))
         .routes(routes!(vaults::delete))
+        .routes(routes!(recovery::create, recovery::list_vault))
+        .routes(routes!(recovery::list))
+        .routes(routes!(recovery::share))
+        .routes(routes!(recovery::add_grants))
+        .routes(routes!(recovery::delete))
         .routes(routes!(items::write))
         .routes(routes!(items::revisions))
         .merge(

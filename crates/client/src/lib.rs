@@ -38,6 +38,7 @@ pub mod ksf;
 pub mod model;
 mod net;
 pub mod profile;
+pub mod recovery;
 pub mod sync;
 pub mod trust;
 pub mod unlock;
@@ -49,6 +50,7 @@ pub use client::{
 pub use error::{ClientError, Result};
 pub use model::{AttachmentRef, Card, CustomField, Identity, ItemData, ItemType};
 pub use profile::{DEFAULT_PROFILE, Profile};
+pub use recovery::{RecoveryCreated, RecoveryEntry, Restored};
 pub use sync::SyncReport;
 pub use trust::{Approval, MemberIdentity, PendingDevice};
 pub use unlock::Keys;

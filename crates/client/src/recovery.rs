@@ -194,13 +194,6 @@ impl Client {
         phrase: &RecoveryPhrase,
     ) -> Result<Restored> {
         let ctx = self.vault_ctx()?;
-        if !self.is_pending().await? {
-            return Err(ClientError::Invalid(
-                "this device is already trusted: recovery makes a new, pending device trusted \
-                 (log in on the new install first)"
-                    .into(),
-            ));
-        }
         let infos: Vec<RecoveryKeyInfo> = self.get("v1/recovery").await?;
         if infos.is_empty() {
             return Err(ClientError::Invalid(
@@ -245,6 +238,13 @@ impl Client {
             }
             return Err(ClientError::Invalid(msg));
         };
+        if !self.is_pending().await? {
+            return Err(ClientError::Invalid(
+                "this device is already trusted: recovery makes a new, pending device trusted \
+                 (log in on the new install first)"
+                    .into(),
+            ));
+        }
         let served: RecoveryShare = self
             .post(
                 &format!("v1/recovery/{}/share", info.recovery_id),

@@ -34,6 +34,7 @@
 mod cmd_attach;
 mod cmd_generate;
 mod cmd_item;
+mod cmd_recovery;
 mod cmd_totp;
 mod cmd_vault;
 mod input;
@@ -116,6 +117,9 @@ enum Command {
     /// Items: create, get, edit, delete, list, history, restore.
     #[command(subcommand)]
     Item(cmd_item::ItemCommand),
+    /// Recovery keys of vaults: create (24 words), restore on a new device, list.
+    #[command(subcommand)]
+    Recovery(cmd_recovery::RecoveryCommand),
     /// The current TOTP code of an item.
     Totp(cmd_totp::TotpArgs),
     /// Attachments of an item.
@@ -521,6 +525,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Agent { interval, once } => {
             cmd_vault::agent(&out, &mut open()?, interval, once).await?
         }
+        Command::Recovery(cmd) => cmd_recovery::run(&out, &mut open()?, cmd).await?,
         Command::Mfa(cmd) => mfa(&out, &mut stdin, open()?, cmd).await?,
         Command::Workspace(cmd) => workspace(&out, open()?, cmd).await?,
         Command::Device(cmd) => {

@@ -250,7 +250,7 @@ impl Client {
         r.map_err(|e| self.session_error(e))
     }
 
-    async fn post<B: Serialize, T: serde::de::DeserializeOwned>(
+    pub(crate) async fn post<B: Serialize, T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
@@ -443,6 +443,7 @@ impl Client {
                 &coffer_proto::vault::CertifyDeviceRequest {
                     certificate: B64(cert.as_bytes().to_vec()),
                     grants: Vec::new(),
+                    recovery_proof: None,
                 },
             )
             .await?;

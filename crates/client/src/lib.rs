@@ -39,6 +39,7 @@ pub mod model;
 mod net;
 pub mod peers;
 pub mod profile;
+pub mod recovery;
 pub mod sharing;
 pub mod sync;
 pub mod trust;
@@ -51,6 +52,7 @@ pub use client::{
 pub use error::{ClientError, Result};
 pub use model::{AttachmentRef, Card, CustomField, Identity, ItemData, ItemType};
 pub use profile::{DEFAULT_PROFILE, Profile};
+pub use recovery::{RecoveryCreated, RecoveryEntry, Restored};
 pub use sync::SyncReport;
 pub use trust::{Approval, MemberIdentity, PendingDevice};
 pub use unlock::Keys;

@@ -237,6 +237,7 @@ impl Client {
             &CertifyDeviceRequest {
                 certificate: B64(cert.as_bytes().to_vec()),
                 grants,
+                recovery_proof: None,
             },
         )
         .await?;

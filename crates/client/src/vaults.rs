@@ -236,7 +236,7 @@ pub(crate) fn resolve<'a, T>(
     })
 }
 
-fn vault_candidates(state: &CacheState) -> Vec<(String, String, [u8; 16])> {
+pub(crate) fn vault_candidates(state: &CacheState) -> Vec<(String, String, [u8; 16])> {
     state
         .vaults
         .iter()

@@ -11,7 +11,8 @@
 //! - [`chain`]: device certificates and the signed, append-only device chain;
 //! - [`fingerprint`]: fingerprint phrases and short codes people compare;
 //! - [`kdf`]: Argon2id with the enforced floor, PBKDF2 for imports, HMAC-SHA256;
-//! - [`mnemonic`]: 24-word recovery phrases and the recovery key pair;
+//! - [`mnemonic`]: 24-word recovery phrases and the recovery key pair; [`recovery`]: the signed
+//!   recovery enrolment and the recovery proof that certifies a new device;
 //! - [`stream`]: chunked streaming AEAD for attachments;
 //! - [`otp`]: HOTP/TOTP and `otpauth://` URIs;
 //! - [`item`]: items of a local vault: item keys, per-field subkeys, field-set index, attachments;
@@ -39,6 +40,7 @@ pub mod manifest;
 pub mod mnemonic;
 pub mod opaque;
 pub mod otp;
+pub mod recovery;
 pub mod secret;
 pub mod stream;
 pub(crate) mod wire;

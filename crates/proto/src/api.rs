@@ -480,8 +480,8 @@ mod schema {
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
     use crate::{
-        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, ItemId, Role, SessionId, UserId,
-        VaultId, WorkspaceId,
+        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, ItemId, RecoveryId, Role, SessionId,
+        UserId, VaultId, WorkspaceId,
     };
 
     fn string_schema(
@@ -523,7 +523,8 @@ mod schema {
         WorkspaceId,
         InviteId,
         VaultId,
-        ItemId
+        ItemId,
+        RecoveryId
     );
 
     impl utoipa::PartialSchema for Role {

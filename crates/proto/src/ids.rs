@@ -134,6 +134,11 @@ define_id!(
     GrantId,
     "grant id"
 );
+define_id!(
+    /// A recovery key of a vault (protocol.md §19).
+    RecoveryId,
+    "recovery id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -331,9 +331,14 @@ pub struct SyncEnd {
 pub struct CertifyDeviceRequest {
     /// The device certificate (protocol.md §5.4).
     pub certificate: B64,
-    /// Vault-key grants sealed to the new device and signed by the approving device.
+    /// Vault-key grants sealed to the new device and signed by the approving device (or, with
+    /// a recovery proof, by the new device itself).
     #[serde(default)]
     pub grants: Vec<DeviceVaultGrant>,
+    /// A recovery proof (protocol.md §19.2): lets a pending device certify itself although its
+    /// user has trusted devices, when a recovery key of that user vouches for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_proof: Option<B64>,
 }
 
 /// `PUT`/`GET /v1/devices/{id}/approval`: the approver's random nonce of a device approval
@@ -369,6 +374,79 @@ pub struct UserDevice {
     pub public_keys: B64,
     /// Its certificate, once certified.
     pub certificate: Option<B64>,
+}
+
+/// One recovery grant: the vault key of `epoch`, sealed to a recovery key (protocol.md §19).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RecoveryGrant {
+    /// The vault key epoch it carries.
+    pub epoch: u32,
+    /// The grant bytes (protocol.md §5.3), sealed to the recovery X25519 key.
+    pub grant: B64,
+}
+
+/// `POST /v1/vaults/{id}/recovery`: a new recovery key of the vault (protocol.md §19.1).
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CreateRecoveryRequest {
+    /// Chosen by the client; also written in the enrolment.
+    pub recovery_id: crate::RecoveryId,
+    /// The enrolment, signed by the caller's identity key (protocol.md §19.1).
+    pub enrolment: B64,
+    /// The server's half of the recovery secret: 32 random bytes.
+    pub server_share: B64,
+    /// The vault keys, one grant per epoch.
+    pub grants: Vec<RecoveryGrant>,
+}
+
+impl std::fmt::Debug for CreateRecoveryRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateRecoveryRequest")
+            .field("recovery_id", &self.recovery_id)
+            .field("server_share", &"***")
+            .field("grants", &self.grants.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A recovery key as its user sees it (`GET /v1/recovery`, `GET /v1/vaults/{id}/recovery`):
+/// never the server share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RecoveryKeyInfo {
+    /// Its id.
+    pub recovery_id: crate::RecoveryId,
+    /// The vault it recovers.
+    pub vault_id: VaultId,
+    /// The signed enrolment.
+    pub enrolment: B64,
+    /// Creation time (unix seconds).
+    pub created_at: i64,
+    /// The recovery grants, every epoch.
+    pub grants: Vec<RecoveryGrant>,
+}
+
+/// `POST /v1/recovery/{id}/grants`: grants of further epochs (after a key rotation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AddRecoveryGrants {
+    /// The new grants.
+    pub grants: Vec<RecoveryGrant>,
+}
+
+/// `POST /v1/recovery/{id}/share`: the server share, to the session of the enrolling user only.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RecoveryShare {
+    /// 32 bytes.
+    pub share: B64,
+}
+
+impl std::fmt::Debug for RecoveryShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryShare(***)")
+    }
 }
 
 /// Answer to an attachment upload.

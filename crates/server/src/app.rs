@@ -21,8 +21,8 @@ use crate::error::ServerError;
 use crate::extract::Json;
 use crate::state::AppState;
 use crate::{
-    attachments, audit, auth, devices, items, metrics, mfa, session, sharing, sync, vaults,
-    workspaces,
+    attachments, audit, auth, devices, items, metrics, mfa, recovery, session, sharing, sync,
+    vaults, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -108,6 +108,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .routes(routes!(sharing::rotate))
                 .layer(DefaultBodyLimit::max(sharing::ROTATE_MAX_BODY)),
         )
+        .routes(routes!(recovery::create, recovery::list_vault))
+        .routes(routes!(recovery::list))
+        .routes(routes!(recovery::share))
+        .routes(routes!(recovery::add_grants))
+        .routes(routes!(recovery::delete))
         .routes(routes!(items::write))
         .routes(routes!(items::revisions))
         .merge(

@@ -12,7 +12,9 @@
 //! device of the same user** (the approval, after both sides compared the short code), with the
 //! vault-key grants it issues to the new device, all in one transaction; or by the pending
 //! device itself only while its user has no trusted device (the first device, or after every
-//! device was revoked). `GET
+//! device was revoked), or by the pending device itself with a **recovery proof** (protocol.md
+//! §19.2) that verifies under a recovery key of its user, then with grants it issues to itself
+//! (audit `device.recover`). `GET
 //! /v1/users/{id}/devices` lists a user's devices with their keys and certificates (for now only
 //! the caller's own user).
 
@@ -267,21 +269,41 @@ pub async fn certify(
         "only a device of your own user can be certified",
     )
     .await?;
+    let mut recovered = None;
     let approver = if id == caller.device_id {
         let others = state.main.list_devices(caller.user_id).await?;
-        if others
+        let has_trusted = others
             .iter()
-            .any(|d| d.id != id && d.state == DeviceState::Trusted)
-        {
-            return Err(ServerError::Forbidden(APPROVAL_NEEDED_MESSAGE));
+            .any(|d| d.id != id && d.state == DeviceState::Trusted);
+        match &req.recovery_proof {
+            // Recovery (protocol.md §19.2): a recovery key of this user vouches for the device,
+            // which may then grant itself the vault keys it recovered.
+            Some(proof) => {
+                if device.state == DeviceState::Pending {
+                    recovered = Some(
+                        crate::recovery::verify_proof(&state, &caller, &device, &proof.0).await?,
+                    );
+                }
+                Some(device.clone())
+            }
+            None => {
+                if has_trusted {
+                    return Err(ServerError::Forbidden(APPROVAL_NEEDED_MESSAGE));
+                }
+                if !req.grants.is_empty() {
+                    return Err(ServerError::BadRequest(
+                        "grants: a device cannot grant keys to itself while pending".into(),
+                    ));
+                }
+                None
+            }
         }
-        if !req.grants.is_empty() {
+    } else {
+        if req.recovery_proof.is_some() {
             return Err(ServerError::BadRequest(
-                "grants: a device cannot grant keys to itself while pending".into(),
+                "recovery_proof: only the pending device itself presents a recovery proof".into(),
             ));
         }
-        None
-    } else {
         Some(crate::vaults::trusted_device(&state, &caller).await?)
     };
     let bad = |why: &str| ServerError::BadRequest(format!("certificate: {why}"));
@@ -313,12 +335,13 @@ pub async fn certify(
         Some(a) => approval_grants(&state, &caller, a, &device, &req).await?,
         None => Vec::new(),
     };
-    let action = if approver.is_some() {
-        "device.approve"
-    } else {
-        "device.certify"
+    let event = match (recovered, &approver) {
+        (Some(r), _) => caller
+            .event("device.recover", id.to_string())
+            .details(serde_json::json!({ "recovery_id": r })),
+        (None, Some(_)) => caller.event("device.approve", id.to_string()),
+        (None, None) => caller.event("device.certify", id.to_string()),
     };
-    let event = caller.event(action, id.to_string());
     state
         .main
         .approve_device(id, cert.as_bytes(), &grants, Some(&event))

@@ -48,6 +48,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod mfa;
 pub mod policy;
+pub mod recovery;
 pub mod serve;
 pub mod session;
 pub mod sharing;

@@ -92,6 +92,8 @@ pub enum Mode {
     EditVaultCounter(VaultSel, i64),
     /// On attachment downloads, cut out the n-th 64 KiB chunk (0-based) of the stream.
     DropAttachmentChunk(usize),
+    /// On `POST /v1/recovery/{id}/share`, answer this share (32 bytes) instead of the stored one.
+    SwapRecoveryShare(Vec<u8>),
     /// Rewrite JSON answers (`GET`, status 200) whose path ends with the given suffix.
     Json(JsonTamper),
     /// Rewrite the JSON of every vault frame of sync answers.
@@ -317,6 +319,20 @@ async fn handle(State(st): State<Arc<Shared>>, req: Request) -> Response {
             }
         }
     }
+    if status == StatusCode::OK
+        && parts.method == axum::http::Method::POST
+        && path.starts_with("/v1/recovery/")
+        && path.ends_with("/share")
+    {
+        let mode = st.mode.lock().unwrap().clone();
+        if let Mode::SwapRecoveryShare(share) = mode {
+            use base64::Engine as _;
+            let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&share);
+            bytes = serde_json::to_vec(&serde_json::json!({ "share": text })).unwrap();
+            out_headers.remove("content-length");
+            st.applied.fetch_add(1, Ordering::SeqCst);
+        }
+    }
     let mut builder = Response::builder().status(status);
     for (k, v) in &out_headers {
         builder = builder.header(k, v);
@@ -483,9 +499,11 @@ async fn tamper_sync(
     }
     let mut frames = parse_frames(body)?;
     match mode {
-        Mode::Pass | Mode::DropAttachmentChunk(_) | Mode::Rollback(_) | Mode::Json(_) => {
-            return None;
-        }
+        Mode::Pass
+        | Mode::DropAttachmentChunk(_)
+        | Mode::Rollback(_)
+        | Mode::SwapRecoveryShare(_)
+        | Mode::Json(_) => return None,
         Mode::VaultFrames(JsonTamper(_, edit)) => {
             let mut changed = false;
             for f in frames.iter_mut().filter(|f| f.kind == FRAME_VAULT) {

@@ -1,6 +1,6 @@
 //! The main store (DESIGN §6): users, devices, sessions, workspaces, members, invites, server
-//! secrets, data keys, local vaults (items, revisions, grants, attachments) and the audit log,
-//! in one database.
+//! secrets, data keys, local vaults (items, revisions, grants, attachments), recovery keys and
+//! the audit log, in one database.
 //!
 //! Every method that changes something takes `audit: Option<&AuditEvent>` and, when it is
 //! `Some`, appends that event in the same transaction as the change: both happen, or neither.
@@ -9,6 +9,7 @@
 //! system clock.
 
 mod devices;
+mod recovery;
 mod secrets;
 mod sessions;
 mod sharing;
@@ -20,6 +21,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, Transaction};
 
 pub use devices::{Device, NewDevice};
+pub use recovery::{NewRecoveryKey, RecoveryGrantRow, RecoveryKey};
 pub use secrets::{DataKey, DataKeyState, ServerSecret};
 pub use sessions::{NewSession, Session, SessionRevocation};
 pub use sharing::{Replication, RotatedItem, VaultMember, VaultRotation};

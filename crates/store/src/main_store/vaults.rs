@@ -209,7 +209,7 @@ pub struct ItemWritten {
 /// What a vault deletion unlinked: delete these from the value store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VaultRemains {
-    /// Item and revision values.
+    /// Item and revision values, and the server shares of recovery keys.
     pub values: Vec<ValuePointer>,
     /// Attachment blob ids.
     pub blobs: Vec<[u8; 32]>,
@@ -734,7 +734,7 @@ impl MainStore {
     }
 
     /// Deletes a vault: marks its row deleted and removes its members, grants, items,
-    /// revisions and attachments, in one transaction. Returns what to delete from the value
+    /// revisions, attachments and recovery keys, in one transaction. Returns what to delete from the value
     /// store afterwards. `NotFound` if missing or already deleted.
     pub async fn delete_vault(
         &self,
@@ -764,6 +764,9 @@ impl MainStore {
         for row in &blobs {
             remains.blobs.push(rows::array(row, "blob_id")?);
         }
+        remains
+            .values
+            .extend(super::recovery::delete_vault_recovery(&mut tx, id).await?);
         for sql in [
             "DELETE FROM attachments WHERE vault_id = $1",
             "DELETE FROM item_revisions WHERE vault_id = $1",

@@ -8,6 +8,7 @@
 mod audit;
 mod crash;
 mod entities;
+mod recovery;
 mod values;
 mod vaults;
 
@@ -90,6 +91,7 @@ pub(crate) fn cases() -> Vec<(&'static str, Case)> {
             Box::pin(vaults::concurrent_item_writes(e))
         }),
         ("blob_segments", |e| Box::pin(vaults::blob_segments(e))),
+        ("recovery_keys", |e| Box::pin(recovery::recovery_keys(e))),
         ("sigkill_loses_no_acknowledged_write", |e| {
             Box::pin(crash::sigkill(e))
         }),

@@ -35,7 +35,10 @@ fn write(vault: VaultId, item: ItemId, base_counter: u64, base_revision: u64) ->
     }
 }
 
-async fn new_vault(main: &MainStore, owner: coffer_proto::UserId) -> (VaultId, ValuePointer) {
+pub(crate) async fn new_vault(
+    main: &MainStore,
+    owner: coffer_proto::UserId,
+) -> (VaultId, ValuePointer) {
     let id = VaultId::new_random();
     let record = ValuePointer::random();
     let device = DeviceId::new_random();

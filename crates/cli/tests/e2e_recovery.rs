@@ -109,6 +109,16 @@ fn recovery_restores_a_vault_on_a_fresh_device_and_needs_both_halves() {
     );
     assert!(!list.stdout.contains(&words));
 
+    // A key rotation re-seals every item under epoch 2; the admin's recovery keys get the new
+    // epoch at once (sealed to the key in the enrolment), so the restore below needs it.
+    coffer(&admin, &["vault", "rotate", &vault_name], "").success();
+    let rows = coffer(&admin, &["--json", "recovery", "list"], "")
+        .success()
+        .json();
+    for r in rows.as_array().unwrap() {
+        assert_eq!(r["epochs"], serde_json::json!([1, 2]), "{rows}");
+    }
+
     // Server alone: the words and their entropy are in no file of the data folder nor the log.
     let first_four = words.split(' ').take(4).collect::<Vec<_>>().join(" ");
     let mut files = files_under(data.path());
@@ -208,7 +218,8 @@ fn recovery_restores_a_vault_on_a_fresh_device_and_needs_both_halves() {
     assert_eq!(done["recovery_id"], rid.as_str(), "{done}");
     assert_eq!(done["vault_id"], vault.as_str());
     assert_eq!(done["vault_name"], vault_name.as_str());
-    assert_eq!(done["epochs"], serde_json::json!([1]));
+    // epoch 2 (the rotation) included: every item is sealed under it now
+    assert_eq!(done["epochs"], serde_json::json!([1, 2]));
     assert!(!pending(&admin));
     let got = item_get(&admin, &vault, &item).success();
     assert!(got.stdout.contains(&secret), "{got:#?}");

@@ -27,6 +27,7 @@ use coffer_proto::vault::{
 use coffer_proto::{DeviceState, RecoveryId, VaultId};
 
 use crate::Client;
+use crate::cache::CacheState;
 use crate::error::{ClientError, Result};
 use crate::model::now_unix;
 use crate::sync::vault_key_context;
@@ -163,6 +164,49 @@ impl Client {
             epochs,
             phrase,
         })
+    }
+
+    /// Grants to this account's recovery keys the vault-key epochs this device holds that they
+    /// lack (after a rotation, by anyone). Only keys whose enrolment verifies under the pinned
+    /// identity are topped up, sealed to the recovery key *in the enrolment*, never to a key
+    /// the server serves beside it. Returns the number of grants issued.
+    pub(crate) async fn recovery_top_up_in(&self, ctx: &Ctx, state: &CacheState) -> Result<usize> {
+        let keys: Vec<RecoveryKeyInfo> = self.get("v1/recovery").await?;
+        let mut issued = 0;
+        for info in &keys {
+            let Some(body) = verified_enrolment(ctx, info) else {
+                continue;
+            };
+            let Some(v) = state.vaults.get(info.vault_id.as_uuid().as_bytes()) else {
+                continue;
+            };
+            let mut grants = Vec::new();
+            for (epoch, key) in &v.keys {
+                if info.grants.iter().any(|g| g.epoch == *epoch) {
+                    continue;
+                }
+                let g = seal_grant(
+                    key,
+                    &vault_key_context(v.workspace_bytes(), v.id_bytes(), *epoch),
+                    &body.recovery_keys,
+                    &ctx.keys.device,
+                )?;
+                grants.push(RecoveryGrant {
+                    epoch: *epoch,
+                    grant: B64(g.into_bytes()),
+                });
+            }
+            if grants.is_empty() {
+                continue;
+            }
+            issued += grants.len();
+            self.post_no_content(
+                &format!("v1/recovery/{}/grants", info.recovery_id),
+                &coffer_proto::vault::AddRecoveryGrants { grants },
+            )
+            .await?;
+        }
+        Ok(issued)
     }
 
     /// This account's recovery keys, each checked against the pinned identity.

@@ -333,6 +333,9 @@ impl Client {
         v.head = manifest.head();
         v.manifest = req.manifest.0;
         cache::save(&ctx.path, state, &ctx.keys.device)?;
+        // This user's recovery keys of the vault get the new epoch at once; other managers'
+        // recovery keys get it on their next sync.
+        self.recovery_top_up_in(ctx, state).await?;
         Ok(epoch)
     }
 

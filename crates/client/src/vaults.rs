@@ -435,7 +435,7 @@ impl Client {
             report.rotated.push(v);
         }
         let (granted, notices) = self.replicate_in(&ctx, &state).await?;
-        report.replicated = granted;
+        report.replicated = granted + self.recovery_top_up_in(&ctx, &state).await?;
         report.notices.extend(notices);
         Ok(report)
     }

@@ -431,8 +431,14 @@ impl Client {
         let due = std::mem::take(&mut report.rotated);
         for v in due {
             let vk = *v.as_uuid().as_bytes();
-            self.rotate_in(&ctx, &mut state, vk).await?;
-            report.rotated.push(v);
+            // One vault failing to rotate (a concurrent writer, a member this device cannot
+            // verify) does not stop the others; the flag stays for the next sync.
+            match self.rotate_in(&ctx, &mut state, vk).await {
+                Ok(_) => report.rotated.push(v),
+                Err(e) => report
+                    .notices
+                    .push(format!("vault {v} is due a key rotation that failed: {e}")),
+            }
         }
         let (granted, notices) = self.replicate_in(&ctx, &state).await?;
         report.replicated = granted + self.recovery_top_up_in(&ctx, &state).await?;

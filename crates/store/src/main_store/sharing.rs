@@ -196,7 +196,7 @@ impl MainStore {
         .await?;
         ensure_a_manager(&mut tx, vault).await?;
         for g in grants {
-            upsert_grant(&mut tx, vault, g, t).await?;
+            insert_grant(&mut tx, vault, g, t).await?;
         }
         self.finish(tx, audit).await
     }
@@ -212,17 +212,10 @@ impl MainStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
         lock_vault(&mut tx, self.db.backend, vault).await?;
-        let done = sqlx::query("DELETE FROM vault_members WHERE vault_id = $1 AND user_id = $2")
-            .bind(vault.to_string())
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        if !remove_from_vault(&mut tx, vault, user).await? {
             return Err(StoreError::NotFound);
         }
         ensure_a_manager(&mut tx, vault).await?;
-        drop_user_grants(&mut tx, vault, user).await?;
-        flag_rotation(&mut tx, vault).await?;
         self.finish(tx, audit).await
     }
 
@@ -239,7 +232,7 @@ impl MainStore {
         let v = lock_vault(&mut tx, self.db.backend, vault).await?;
         check_epochs(grants, v.epoch)?;
         for g in grants {
-            upsert_grant(&mut tx, vault, g, t).await?;
+            insert_grant(&mut tx, vault, g, t).await?;
         }
         self.finish(tx, audit).await
     }
@@ -397,36 +390,6 @@ fn check_epochs(grants: &[super::NewGrant], current: u32) -> Result<(), StoreErr
     }
 }
 
-async fn upsert_grant(
-    conn: &mut AnyConnection,
-    vault: VaultId,
-    g: &super::NewGrant,
-    t: i64,
-) -> Result<(), StoreError> {
-    let (kind, id) = match &g.recipient {
-        coffer_proto::vault::GrantRecipient::Device(d) => ("device", d.to_string()),
-        coffer_proto::vault::GrantRecipient::User(u) => ("user", u.to_string()),
-    };
-    sqlx::query(
-        "INSERT INTO vault_grants (vault_id, epoch, recipient_kind, recipient_id, grant_bytes, \
-         signer_key, signer_device, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (vault_id, epoch, recipient_kind, recipient_id) DO UPDATE SET \
-         grant_bytes = excluded.grant_bytes, signer_key = excluded.signer_key, \
-         signer_device = excluded.signer_device, created_at = excluded.created_at",
-    )
-    .bind(vault.to_string())
-    .bind(i64::from(g.epoch))
-    .bind(kind)
-    .bind(id)
-    .bind(g.grant.clone())
-    .bind(g.signer_key.to_vec())
-    .bind(g.signer_device.map(|d| d.to_string()))
-    .bind(t)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// `Conflict` unless the vault still has a manager.
 async fn ensure_a_manager(conn: &mut AnyConnection, vault: VaultId) -> Result<(), StoreError> {
     let row = sqlx::query(
@@ -441,6 +404,26 @@ async fn ensure_a_manager(conn: &mut AnyConnection, vault: VaultId) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// Removes `user` from `vault` with every grant to them or their devices and flags the vault
+/// for rotation; false when they were not a member.
+async fn remove_from_vault(
+    conn: &mut AnyConnection,
+    vault: VaultId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM vault_members WHERE vault_id = $1 AND user_id = $2")
+        .bind(vault.to_string())
+        .bind(user.to_string())
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    drop_user_grants(conn, vault, user).await?;
+    flag_rotation(conn, vault).await?;
+    Ok(true)
 }
 
 /// Deletes the grants of `vault` addressed to `user` or to any of their devices.
@@ -508,13 +491,7 @@ pub(super) async fn after_workspace_member_removed(
     .await?;
     for row in &vaults {
         let vault: VaultId = rows::parsed(row, "vault_id")?;
-        sqlx::query("DELETE FROM vault_members WHERE vault_id = $1 AND user_id = $2")
-            .bind(vault.to_string())
-            .bind(user.to_string())
-            .execute(&mut *conn)
-            .await?;
-        drop_user_grants(conn, vault, user).await?;
-        flag_rotation(conn, vault).await?;
+        remove_from_vault(conn, vault, user).await?;
     }
     Ok(())
 }

@@ -382,6 +382,7 @@ pub(super) async fn lock_vault(
     vault_from_row(&row)
 }
 
+/// Stores a grant, replacing an earlier one to the same recipient and epoch.
 pub(super) async fn insert_grant(
     conn: &mut AnyConnection,
     vault: VaultId,
@@ -391,7 +392,10 @@ pub(super) async fn insert_grant(
     let (kind, id) = recipient_parts(&g.recipient);
     sqlx::query(
         "INSERT INTO vault_grants (vault_id, epoch, recipient_kind, recipient_id, grant_bytes, \
-         signer_key, signer_device, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         signer_key, signer_device, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (vault_id, epoch, recipient_kind, recipient_id) DO UPDATE SET \
+         grant_bytes = excluded.grant_bytes, signer_key = excluded.signer_key, \
+         signer_device = excluded.signer_device, created_at = excluded.created_at",
     )
     .bind(vault.to_string())
     .bind(i64::from(g.epoch))

@@ -320,6 +320,29 @@ async fn run(a: Args) {
         format!("{:.1} ms", delta.as_secs_f64() * 1000.0),
         "-".into(),
     ));
+    // (a') the same team share as one batch (`coffer vault share V --user A --user B …`):
+    // one sync, one read of the members, one trust decision, one request per member
+    const SHARED_BATCH: &str = "Shared in one batch";
+    owner
+        .vault_create(SHARED_BATCH, Some(WORKSPACE))
+        .await
+        .unwrap();
+    let emails: Vec<&str> = members.iter().map(|(e, _)| e.as_str()).collect();
+    let t = Instant::now();
+    let reports = owner
+        .vault_share_many(SHARED_BATCH, &emails, VaultRole::Viewer)
+        .await
+        .unwrap();
+    let batch = t.elapsed();
+    let batch_grants: usize = reports.iter().map(|r| r.grants).sum();
+    rows.push(Row(
+        format!(
+            "(a') the same share as one batch ({} members, {batch_grants} grants)",
+            a.members
+        ),
+        secs(batch),
+        "< 2 s".into(),
+    ));
     // a member's first device receives the shared vault
     if let Some((_, m)) = members.first_mut() {
         let r = m.sync().await.unwrap();

@@ -44,9 +44,9 @@ pub(crate) enum VaultCommand {
     Share {
         /// The vault (name, id or unique prefix).
         vault: String,
-        /// The member's email.
-        #[arg(long, value_name = "EMAIL")]
-        user: String,
+        /// The member's email (repeat for several members: one sync and one trust check).
+        #[arg(long, value_name = "EMAIL", required = true)]
+        user: Vec<String>,
         /// Their role in the vault.
         #[arg(long, default_value = "viewer", value_parser = ["viewer", "editor", "manager"])]
         role: String,
@@ -121,16 +121,19 @@ pub(crate) async fn run(
         }
         VaultCommand::Share { vault, user, role } => {
             let role: coffer_proto::vault::VaultRole = role.parse()?;
-            let r = client.vault_share(&vault, &user, role).await?;
-            out.message(
-                &json!({"vault": vault, "user": user, "user_id": r.user_id, "role": role.as_str(),
-                        "devices": r.devices, "grants": r.grants}),
-                &format!(
-                    "shared vault \"{vault}\" with {user} as {role}: {} grant(s) to their \
-                     identity and {} device(s)",
-                    r.grants, r.devices
-                ),
-            )?;
+            let emails: Vec<&str> = user.iter().map(String::as_str).collect();
+            let reports = client.vault_share_many(&vault, &emails, role).await?;
+            for (email, r) in user.iter().zip(&reports) {
+                out.message(
+                    &json!({"vault": vault, "user": email, "user_id": r.user_id,
+                            "role": role.as_str(), "devices": r.devices, "grants": r.grants}),
+                    &format!(
+                        "shared vault \"{vault}\" with {email} as {role}: {} grant(s) to their \
+                         identity and {} device(s)",
+                        r.grants, r.devices
+                    ),
+                )?;
+            }
         }
         VaultCommand::Unshare { vault, user } => {
             let epoch = client.vault_unshare(&vault, &user).await?;

@@ -259,3 +259,71 @@ fn share_roles_unshare_rotate_revoke_and_replicate() {
     assert_eq!(password_of(&bob, "db"), pw3);
     assert_eq!(epoch_of(&bob, &vault), 3);
 }
+
+#[test]
+fn team_share_in_one_batch_is_all_or_nothing() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[]);
+    let alice = User::new(&server, "talice");
+    let bob = User::new(&server, "tbob");
+    let dave = User::new(&server, "tdave");
+    for u in [&alice, &bob, &dave] {
+        u.signup();
+    }
+    let ws = unique("team");
+    alice.json(&["workspace", "create", &ws]);
+    join(&alice, &bob, &ws, "member");
+    join(&alice, &dave, &ws, "member");
+    confirm(&alice, &bob, &ws);
+    let vault = unique("Batch");
+    alice
+        .run(&["vault", "create", &vault, "--workspace", &ws])
+        .success();
+    let pw = unique("canary-batch");
+    alice
+        .run(&[
+            "item",
+            "create",
+            "--vault",
+            &vault,
+            "--type",
+            "login",
+            "--name",
+            "api",
+            "--password",
+            &pw,
+        ])
+        .success();
+    // dave is not confirmed: the whole batch is refused before anything is sent
+    let r = alice.run(&[
+        "vault",
+        "share",
+        &vault,
+        "--user",
+        &bob.email,
+        "--user",
+        &dave.email,
+    ]);
+    assert!(!r.ok && r.stderr.contains(&dave.email), "{r:#?}");
+    let members = alice.json(&["vault", "members", &vault]);
+    assert_eq!(members.as_array().unwrap().len(), 1, "{members}");
+    // after confirmation, one command shares with both
+    confirm(&alice, &dave, &ws);
+    alice
+        .run(&[
+            "vault",
+            "share",
+            &vault,
+            "--user",
+            &bob.email,
+            "--user",
+            &dave.email,
+            "--role",
+            "viewer",
+        ])
+        .success();
+    for u in [&bob, &dave] {
+        u.run(&["sync"]).success();
+        assert_eq!(password_of(u, "api"), pw);
+    }
+}

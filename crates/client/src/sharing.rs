@@ -168,6 +168,20 @@ impl Client {
         email: &str,
         role: VaultRole,
     ) -> Result<ShareReport> {
+        let mut all = self.vault_share_many(vault, &[email], role).await?;
+        all.pop()
+            .ok_or_else(|| ClientError::Protocol("a share reported nothing".into()))
+    }
+
+    /// Shares `vault` with several workspace members at once (a team): one sync, one read of
+    /// the members and one trust decision for all of them, then one request per member. Every
+    /// member is checked before anything is sent: one untrusted identity sends nothing.
+    pub async fn vault_share_many(
+        &mut self,
+        vault: &str,
+        emails: &[&str],
+        role: VaultRole,
+    ) -> Result<Vec<ShareReport>> {
         let (ctx, state) = self.write_state().await?;
         let vk = find_vault(&state, vault)?;
         let v = vault_of(&state, &vk)?;
@@ -182,25 +196,49 @@ impl Client {
                 v.record.name, v.role
             )));
         }
-        let m = self.resolve_member(ws, email).await?;
-        let trust = self.trust_in(&ctx, ws).await?;
-        let recipients = self.recipients_of(&trust, m.user_id, &m.email).await?;
-        let mut grants = Vec::new();
-        for (epoch, key) in &v.keys {
-            grants.extend(seal_to(&ctx, v, *epoch, key, &recipients)?);
+        let members: Vec<MemberInfo> = self.get(&format!("v1/workspaces/{ws}/members")).await?;
+        let trust = {
+            let mut pins = PeerPins::load(self.profile())?;
+            let before = pins.clone();
+            let set = pins.trust(ctx.keys.user_id, &ctx.identity, ws, &members);
+            if pins != before {
+                pins.save(self.profile())?;
+            }
+            set
+        };
+        let mut planned = Vec::with_capacity(emails.len());
+        for email in emails {
+            let want = email.trim().to_lowercase();
+            let m = members
+                .iter()
+                .find(|m| m.email.to_lowercase() == want || m.user_id.to_string() == want)
+                .ok_or_else(|| ClientError::NotFound {
+                    kind: "member",
+                    name: (*email).to_owned(),
+                })?;
+            let recipients = self.recipients_of(&trust, m.user_id, &m.email).await?;
+            let mut grants = Vec::new();
+            for (epoch, key) in &v.keys {
+                grants.extend(seal_to(&ctx, v, *epoch, key, &recipients)?);
+            }
+            planned.push((m.user_id, recipients.len() - 1, grants));
         }
-        let n = grants.len();
-        self.put(
-            &format!("v1/vaults/{}/members/{}", v.id, m.user_id),
-            &ShareVaultRequest { role, grants },
-        )
-        .await?;
-        Ok(ShareReport {
-            user_id: m.user_id,
-            role,
-            devices: recipients.len() - 1,
-            grants: n,
-        })
+        let mut out = Vec::with_capacity(planned.len());
+        for (user, devices, grants) in planned {
+            let n = grants.len();
+            self.put(
+                &format!("v1/vaults/{}/members/{user}", v.id),
+                &ShareVaultRequest { role, grants },
+            )
+            .await?;
+            out.push(ShareReport {
+                user_id: user,
+                role,
+                devices,
+                grants: n,
+            });
+        }
+        Ok(out)
     }
 
     /// Removes `email` from `vault` and rotates the vault's key at once.

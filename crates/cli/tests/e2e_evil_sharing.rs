@@ -56,31 +56,8 @@ impl World {
         bob.signup();
         let ws = unique("evilws");
         alice.json(&["workspace", "create", &ws]);
-        alice
-            .run(&[
-                "workspace",
-                "invite",
-                &ws,
-                &bob.email,
-                "--role",
-                "developer",
-            ])
-            .success();
-        bob.run(&["workspace", "accept", &ws]).success();
-        let phrase = bob.json(&["fingerprint"])["fingerprint"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        alice
-            .run(&[
-                "workspace",
-                "confirm",
-                &ws,
-                &bob.email,
-                "--fingerprint",
-                &phrase,
-            ])
-            .success();
+        common::join_workspace(&alice, &bob, &ws, "developer");
+        common::confirm_member(&alice, &bob, &ws);
         let vault = unique("EvilVault");
         alice
             .run(&["vault", "create", &vault, "--workspace", &ws])

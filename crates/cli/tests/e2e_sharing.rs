@@ -10,33 +10,7 @@ mod common;
 use common::{DataDir, Server, User, unique};
 use serde_json::Value;
 
-fn fingerprint(u: &User) -> String {
-    u.json(&["fingerprint"])["fingerprint"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// `owner` invites `u` to `ws` with `role`; `u` accepts.
-fn join(owner: &User, u: &User, ws: &str, role: &str) {
-    owner
-        .run(&["workspace", "invite", ws, &u.email, "--role", role])
-        .success();
-    u.run(&["workspace", "accept", ws]).success();
-}
-
-fn confirm(admin: &User, u: &User, ws: &str) {
-    admin
-        .run(&[
-            "workspace",
-            "confirm",
-            ws,
-            &u.email,
-            "--fingerprint",
-            &fingerprint(u),
-        ])
-        .success();
-}
+use common::{confirm_member as confirm, join_workspace as join};
 
 fn password_of(u: &User, item: &str) -> String {
     u.json(&["item", "get", item, "--field", "password"])["value"]

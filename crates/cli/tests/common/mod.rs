@@ -454,3 +454,29 @@ impl User {
         Run::from(child.wait_with_output().unwrap())
     }
 }
+
+/// `owner` invites `u` to workspace `ws` with `role`; `u` accepts.
+pub fn join_workspace(owner: &User, u: &User, ws: &str, role: &str) {
+    owner
+        .run(&["workspace", "invite", ws, &u.email, "--role", role])
+        .success();
+    u.run(&["workspace", "accept", ws]).success();
+}
+
+/// `admin` confirms `u` in `ws` with the fingerprint phrase `u`'s own install shows.
+pub fn confirm_member(admin: &User, u: &User, ws: &str) {
+    let phrase = u.json(&["fingerprint"])["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    admin
+        .run(&[
+            "workspace",
+            "confirm",
+            ws,
+            &u.email,
+            "--fingerprint",
+            &phrase,
+        ])
+        .success();
+}

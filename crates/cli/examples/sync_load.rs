@@ -25,14 +25,18 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use coffer_client::{Client, ItemData, ItemType, Profile};
 use coffer_crypto::secret::Password;
+
+#[path = "harness/mod.rs"]
+mod harness;
+
+use harness::{coffer_bin, start_server};
 
 const CHILD_MARK: &str = "SYNC_LOAD_CHILD";
 
@@ -60,15 +64,6 @@ fn args() -> Args {
     a
 }
 
-fn coffer_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("COFFER_BIN") {
-        return p.into();
-    }
-    // target/<profile>/examples/sync_load → target/<profile>/coffer
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("coffer")
-}
-
 /// `VmHWM` and `VmRSS` of a process, KiB.
 fn mem_kib(pid: u32) -> Option<(u64, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -79,47 +74,6 @@ fn mem_kib(pid: u32) -> Option<(u64, u64)> {
             .and_then(|n| n.parse().ok())
     };
     Some((get("VmHWM:")?, get("VmRSS:")?))
-}
-
-/// A server process this harness started: killed and reaped when dropped.
-struct OwnServer(Child);
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(data: &Path) -> (OwnServer, String) {
-    let log = data.with_extension("log");
-    let out = std::fs::File::create(&log).unwrap();
-    let child = OwnServer(
-        Command::new(coffer_bin())
-            .arg("server")
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("COFFER_LOG", "warn,coffer_server=info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("run the coffer binary (build it first: see the top of sync_load.rs)"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(pos) = text.find("listening on ") {
-            let rest = &text[pos + "listening on ".len()..];
-            if rest.contains('\n') {
-                let url: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                return (child, url);
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not start:\n{text}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 /// One raw `POST /v1/sync`: (wall, bytes on the wire, content-encoding).
@@ -166,21 +120,7 @@ fn first_vault(stream: &[u8]) -> Option<(String, u64)> {
 }
 
 fn main() {
-    if std::env::var_os(CHILD_MARK).is_none() {
-        // re-run with a private profile folder, the file keystore and the KSF floor
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new(std::env::current_exe().unwrap())
-            .args(std::env::args_os().skip(1))
-            .env(CHILD_MARK, "1")
-            .env("COFFER_CONFIG_DIR", dir.path())
-            .env("COFFER_KEYRING", "file")
-            .env("COFFER_TEST_KSF", "floor")
-            .env_remove("COFFER_PROFILE")
-            .env_remove("COFFER_SESSION")
-            .status()
-            .unwrap();
-        std::process::exit(status.code().unwrap_or(1));
-    }
+    harness::in_private_env(CHILD_MARK);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

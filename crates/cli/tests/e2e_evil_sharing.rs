@@ -58,25 +58,7 @@ impl World {
         alice.json(&["workspace", "create", &ws]);
         common::join_workspace(&alice, &bob, &ws, "developer");
         common::confirm_member(&alice, &bob, &ws);
-        let vault = unique("EvilVault");
-        alice
-            .run(&["vault", "create", &vault, "--workspace", &ws])
-            .success();
-        let password = unique("canary-evil-share");
-        alice
-            .run(&[
-                "item",
-                "create",
-                "--vault",
-                &vault,
-                "--type",
-                "login",
-                "--name",
-                "db",
-                "--password",
-                &password,
-            ])
-            .success();
+        let (vault, password) = common::workspace_vault_with_login(&alice, &ws, "db");
         World {
             _data: data,
             _server: server,

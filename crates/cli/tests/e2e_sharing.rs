@@ -94,25 +94,7 @@ fn share_roles_unshare_rotate_revoke_and_replicate() {
     join(&alice, &bob, &ws, "developer");
     join(&alice, &carol, &ws, "member");
 
-    let vault = unique("Team");
-    alice
-        .run(&["vault", "create", &vault, "--workspace", &ws])
-        .success();
-    let pw = unique("canary-shared-pw");
-    alice
-        .run(&[
-            "item",
-            "create",
-            "--vault",
-            &vault,
-            "--type",
-            "login",
-            "--name",
-            "db",
-            "--password",
-            &pw,
-        ])
-        .success();
+    let (vault, pw) = common::workspace_vault_with_login(&alice, &ws, "db");
 
     // ── no grant to an identity no admin confirmed ──────────────────────────
     let r = alice.run(&[
@@ -249,25 +231,7 @@ fn team_share_in_one_batch_is_all_or_nothing() {
     join(&alice, &bob, &ws, "member");
     join(&alice, &dave, &ws, "member");
     confirm(&alice, &bob, &ws);
-    let vault = unique("Batch");
-    alice
-        .run(&["vault", "create", &vault, "--workspace", &ws])
-        .success();
-    let pw = unique("canary-batch");
-    alice
-        .run(&[
-            "item",
-            "create",
-            "--vault",
-            &vault,
-            "--type",
-            "login",
-            "--name",
-            "api",
-            "--password",
-            &pw,
-        ])
-        .success();
+    let (vault, pw) = common::workspace_vault_with_login(&alice, &ws, "api");
     // dave is not confirmed: the whole batch is refused before anything is sent
     let r = alice.run(&[
         "vault",

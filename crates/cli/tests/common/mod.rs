@@ -480,3 +480,28 @@ pub fn confirm_member(admin: &User, u: &User, ws: &str) {
         ])
         .success();
 }
+
+/// `owner` creates a vault in workspace `ws` holding one login named `item` with a canary
+/// password; returns (vault name, password).
+pub fn workspace_vault_with_login(owner: &User, ws: &str, item: &str) -> (String, String) {
+    let vault = unique("WsVault");
+    owner
+        .run(&["vault", "create", &vault, "--workspace", ws])
+        .success();
+    let pw = unique("canary-ws-pw");
+    owner
+        .run(&[
+            "item",
+            "create",
+            "--vault",
+            &vault,
+            "--type",
+            "login",
+            "--name",
+            item,
+            "--password",
+            &pw,
+        ])
+        .success();
+    (vault, pw)
+}

@@ -11,7 +11,7 @@ use coffer_proto::{DeviceId, ItemId, UserId, VaultId};
 use sqlx::AnyConnection;
 
 use super::MainStore;
-use super::vaults::{insert_grant, lock_vault, to_i64, to_u64};
+use super::vaults::{insert_grant, lock_at_counter, lock_vault, put_item_revision, to_i64, to_u64};
 use crate::StoreError;
 use crate::audit::AuditEvent;
 use crate::binary_ids::ValuePointer;
@@ -255,12 +255,7 @@ impl MainStore {
             .ok_or_else(|| StoreError::Invalid("counter overflow".into()))?;
         let t = now();
         let mut tx = self.db.begin_write().await?;
-        let v = lock_vault(&mut tx, self.db.backend, r.vault).await?;
-        if v.counter != r.base_counter {
-            return Err(StoreError::Conflict(
-                "vault changed since your last sync".into(),
-            ));
-        }
+        let v = lock_at_counter(&mut tx, self.db.backend, r.vault, r.base_counter).await?;
         if v.epoch.checked_add(1) != Some(r.epoch) {
             return Err(StoreError::Invalid(format!(
                 "the new epoch must be {} (the current one plus one), not {}",
@@ -320,32 +315,14 @@ impl MainStore {
                 .checked_add(1)
                 .ok_or_else(|| StoreError::Invalid("revision overflow".into()))?;
             let rev_i = to_i64("revision", rev)?;
-            let value = it.value.as_bytes().to_vec();
-            sqlx::query(
-                "UPDATE items SET revision = $3, epoch = $4, counter = $5, value_ptr = $6, \
-                 updated_at = $7 WHERE vault_id = $1 AND item_id = $2",
+            put_item_revision(
+                &mut tx,
+                r.vault,
+                it.item,
+                (rev_i, r.epoch, counter_i),
+                Some(it.value),
+                t,
             )
-            .bind(r.vault.to_string())
-            .bind(it.item.to_string())
-            .bind(rev_i)
-            .bind(i64::from(r.epoch))
-            .bind(counter_i)
-            .bind(value.clone())
-            .bind(t)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO item_revisions (vault_id, item_id, revision, epoch, counter, \
-                 value_ptr, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(r.vault.to_string())
-            .bind(it.item.to_string())
-            .bind(rev_i)
-            .bind(i64::from(r.epoch))
-            .bind(counter_i)
-            .bind(value)
-            .bind(t)
-            .execute(&mut *tx)
             .await?;
         }
         for g in &r.grants {

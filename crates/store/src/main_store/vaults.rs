@@ -382,6 +382,67 @@ pub(super) async fn lock_vault(
     vault_from_row(&row)
 }
 
+/// Locks a live vault (see [`lock_vault`]) whose counter must still be `base_counter`:
+/// `Conflict("vault changed since your last sync")` otherwise.
+pub(super) async fn lock_at_counter(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: VaultId,
+    base_counter: u64,
+) -> Result<Vault, StoreError> {
+    let vault = lock_vault(conn, backend, id).await?;
+    if vault.counter != base_counter {
+        return Err(StoreError::Conflict(
+            "vault changed since your last sync".into(),
+        ));
+    }
+    Ok(vault)
+}
+
+/// Sets an item's current row to `(revision, epoch, counter)` with `value` (a tombstone when
+/// none) and records that revision.
+pub(super) async fn put_item_revision(
+    conn: &mut AnyConnection,
+    vault: VaultId,
+    item: ItemId,
+    (revision, epoch, counter): (i64, u32, i64),
+    value: Option<ValuePointer>,
+    t: i64,
+) -> Result<(), StoreError> {
+    let value = value.map(|p| p.as_bytes().to_vec());
+    sqlx::query(
+        "INSERT INTO items (vault_id, item_id, revision, epoch, counter, deleted, value_ptr, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (vault_id, item_id) DO UPDATE SET revision = excluded.revision, \
+         epoch = excluded.epoch, counter = excluded.counter, deleted = excluded.deleted, \
+         value_ptr = excluded.value_ptr, updated_at = excluded.updated_at",
+    )
+    .bind(vault.to_string())
+    .bind(item.to_string())
+    .bind(revision)
+    .bind(i64::from(epoch))
+    .bind(counter)
+    .bind(rows::flag_value(value.is_none()))
+    .bind(value.clone())
+    .bind(t)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO item_revisions (vault_id, item_id, revision, epoch, counter, value_ptr, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(vault.to_string())
+    .bind(item.to_string())
+    .bind(revision)
+    .bind(i64::from(epoch))
+    .bind(counter)
+    .bind(value)
+    .bind(t)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Stores a grant, replacing an earlier one to the same recipient and epoch.
 pub(super) async fn insert_grant(
     conn: &mut AnyConnection,
@@ -812,12 +873,7 @@ impl MainStore {
             .ok_or_else(|| StoreError::Invalid("counter overflow".into()))?;
         let t = now();
         let mut tx = self.db.begin_write().await?;
-        let vault = lock_vault(&mut tx, self.db.backend, w.vault).await?;
-        if vault.counter != w.base_counter {
-            return Err(StoreError::Conflict(
-                "vault changed since your last sync".into(),
-            ));
-        }
+        let vault = lock_at_counter(&mut tx, self.db.backend, w.vault, w.base_counter).await?;
         if w.epoch > vault.epoch || w.epoch == 0 {
             return Err(StoreError::Invalid(format!(
                 "item epoch {} is not a key epoch of this vault (current {})",
@@ -856,7 +912,6 @@ impl MainStore {
         }
         let counter_i = to_i64("counter", new_counter)?;
         let revision_i = to_i64("revision", w.revision)?;
-        let value = w.value.map(|p| p.as_bytes().to_vec());
         sqlx::query(
             "UPDATE vaults SET counter = $2, manifest = $3, manifest_signer = $4, \
              updated_at = $5 WHERE id = $1",
@@ -868,35 +923,14 @@ impl MainStore {
         .bind(t)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO items (vault_id, item_id, revision, epoch, counter, deleted, value_ptr, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (vault_id, item_id) DO UPDATE SET revision = excluded.revision, \
-             epoch = excluded.epoch, counter = excluded.counter, deleted = excluded.deleted, \
-             value_ptr = excluded.value_ptr, updated_at = excluded.updated_at",
+        put_item_revision(
+            &mut tx,
+            w.vault,
+            w.item,
+            (revision_i, w.epoch, counter_i),
+            w.value,
+            t,
         )
-        .bind(w.vault.to_string())
-        .bind(w.item.to_string())
-        .bind(revision_i)
-        .bind(i64::from(w.epoch))
-        .bind(counter_i)
-        .bind(rows::flag_value(w.value.is_none()))
-        .bind(value.clone())
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO item_revisions (vault_id, item_id, revision, epoch, counter, value_ptr, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(w.vault.to_string())
-        .bind(w.item.to_string())
-        .bind(revision_i)
-        .bind(i64::from(w.epoch))
-        .bind(counter_i)
-        .bind(value)
-        .bind(t)
-        .execute(&mut *tx)
         .await?;
         let mut pruned = Vec::new();
         let keep = u64::from(w.keep_revisions.max(1));

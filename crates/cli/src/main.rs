@@ -85,6 +85,9 @@ enum Command {
     Signup(SignupArgs),
     /// Log in (a profile without device keys registers a new, pending device).
     Login(LoginArgs),
+    /// Set a new password with the one-time token an admin issued (`coffer workspace
+    /// reset-password`): a new identity, and this install becomes the only trusted device.
+    ResetPassword(ResetArgs),
     /// End this profile's session.
     Logout,
     /// Show the profile, its session and whether it is unlocked.
@@ -174,6 +177,21 @@ struct SignupArgs {
     /// The account's email.
     #[arg(long)]
     email: String,
+    /// A name for this device.
+    #[arg(long, value_name = "NAME")]
+    device_name: Option<String>,
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+#[derive(Debug, Args)]
+struct ResetArgs {
+    /// The account's email.
+    #[arg(long)]
+    email: String,
+    /// The reset token from your admin.
+    #[arg(long, env = "COFFER_RESET_TOKEN", hide_env_values = true)]
+    token: String,
     /// A name for this device.
     #[arg(long, value_name = "NAME")]
     device_name: Option<String>,
@@ -278,6 +296,15 @@ enum WorkspaceCommand {
         /// The phrase the member read out; without it you are shown the phrase and asked.
         #[arg(long)]
         fingerprint: Option<String>,
+    },
+    /// Issue a one-time password-reset token for a member who lost their password (owner or
+    /// admin). Hand it to them over a trusted channel; they run `coffer reset-password`, get a
+    /// new identity, and you confirm them again with `coffer workspace confirm`.
+    ResetPassword {
+        /// The workspace.
+        name: String,
+        /// The member's email.
+        email: String,
     },
     /// Change a member's role.
     Role {
@@ -429,6 +456,22 @@ async fn run(cli: Cli) -> Result<()> {
             spin.finish_and_clear();
             let outcome = r?;
             out.login(&outcome, "signed up")?;
+        }
+        Command::ResetPassword(a) => {
+            let mut client = open()?;
+            let password = input::new_password(&mut stdin, a.password.password_stdin)?;
+            let spin = output::spinner("setting the new password");
+            let r = client
+                .reset_password(&a.email, &a.token, &password, a.device_name.as_deref())
+                .await;
+            spin.finish_and_clear();
+            let outcome = r?;
+            eprintln!(
+                "Your identity is new. Read this fingerprint to an admin of each workspace so \
+                 they confirm you again; shared vaults come back once they have:\n  {}",
+                outcome.fingerprint
+            );
+            out.login(&outcome, "password reset")?;
         }
         Command::Login(a) => {
             let mut client = open()?;
@@ -776,6 +819,24 @@ async fn workspace(out: &Out, client: Client, cmd: WorkspaceCommand) -> Result<(
                 &json!({"confirmed": member.email, "user_id": member.user_id,
                         "fingerprint": member.fingerprint}),
                 &format!("{} confirmed in {name}", member.email),
+            )?;
+        }
+        WorkspaceCommand::ResetPassword { name, email } => {
+            let (m, reset) = client.issue_password_reset(&name, &email).await?;
+            out.message(
+                &json!({"user_id": m.user_id, "email": m.email, "reset_id": reset.reset_id,
+                        "token": reset.token, "expires_at": reset.expires_at}),
+                &format!(
+                    "password reset for {} (valid until {}). Give them this one-time token over a \
+                     channel you trust:\n  {}\nThey run: coffer reset-password --email {} \
+                     (the token in COFFER_RESET_TOKEN or --token). Then confirm their new \
+                     identity: coffer workspace confirm {name} {}",
+                    m.email,
+                    output::time(reset.expires_at),
+                    reset.token,
+                    m.email,
+                    m.email
+                ),
             )?;
         }
         WorkspaceCommand::Role { name, email, role } => {

@@ -31,7 +31,7 @@ pub(crate) fn spinner(msg: &'static str) -> ProgressBar {
     pb
 }
 
-fn time(t: i64) -> String {
+pub(crate) fn time(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
         .and_then(|d| {

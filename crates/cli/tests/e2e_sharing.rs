@@ -195,7 +195,9 @@ fn share_roles_unshare_rotate_revoke_and_replicate() {
     let bob_user = status["user_id"].as_str().unwrap().to_owned();
     drop_current_grants(&data, &bob_user, &bob2_id, &bob2);
     let r = field(&bob2, "db");
-    assert!(!r.ok && r.stderr.contains("no key"), "{r:#?}");
+    assert!(!r.ok && r.stderr.contains("not found"), "{r:#?}");
+    let r = bob2.run(&["sync"]).success();
+    assert!(r.stderr.contains("waiting for its key"), "{r:#?}");
     let synced = bob.json(&["sync"]);
     assert_eq!(synced["replicated"], 2, "{synced}");
     bob2.run(&["sync"]).success();

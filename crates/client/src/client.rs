@@ -11,8 +11,9 @@ use coffer_proto::api::{
     AccountKeys, AuditEntry, AuditVerifyResponse, B64, CreateWorkspaceRequest, DeviceInfo,
     DeviceRef, InviteCreated, InviteInfo, InviteRequest, KsfParams, LoginFinishRequest,
     LoginResult, LoginStartRequest, LoginStartResponse, MemberInfo, MfaCodeRequest,
-    MfaConfirmResponse, MfaEnrollResponse, MfaVerifyRequest, NewDevice, RegisterFinishRequest,
-    RegisterStartRequest, RegisterStartResponse, SessionInfo, SetRoleRequest, StatusResponse,
+    MfaConfirmResponse, MfaEnrollResponse, MfaVerifyRequest, NewDevice, PasswordResetCreated,
+    RegisterFinishRequest, RegisterStartRequest, RegisterStartResponse, ResetFinishRequest,
+    ResetStartRequest, ResetStartResponse, SessionInfo, SetRoleRequest, StatusResponse,
     WorkspaceCreated, WorkspaceInfo, WorkspacePolicy,
 };
 use coffer_proto::{
@@ -320,6 +321,43 @@ impl Client {
         device_name: Option<&str>,
         ksf: KsfParams,
     ) -> Result<LoginOutcome> {
+        self.enrol(email, password, device_name, ksf, None).await
+    }
+
+    /// Sets a new password with a reset token an admin issued (protocol.md §20): a new identity
+    /// key pair, the signed account state and this install as the account's only trusted
+    /// device. Everything bound to the old identity is revoked by the server; the member is
+    /// unconfirmed until an admin confirms the new identity, and vault keys come back by
+    /// replication. This profile's cache (under the old device key) is dropped.
+    pub async fn reset_password(
+        &mut self,
+        email: &str,
+        token: &str,
+        password: &Password,
+        device_name: Option<&str>,
+    ) -> Result<LoginOutcome> {
+        let ksf = ksf::for_new_account()?;
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(ClientError::Invalid("the reset token is empty".into()));
+        }
+        let outcome = self
+            .enrol(email, password, device_name, ksf, Some(token))
+            .await?;
+        self.profile.remove(crate::cache::CACHE_FILE)?;
+        Ok(outcome)
+    }
+
+    /// Registers a new password and identity: a new account (`reset` = `None`) or an admin reset
+    /// of an existing one (`reset` = the token).
+    async fn enrol(
+        &mut self,
+        email: &str,
+        password: &Password,
+        device_name: Option<&str>,
+        ksf: KsfParams,
+        reset: Option<&str>,
+    ) -> Result<LoginOutcome> {
         let email = account::normalize_email(email)?;
         if self.cfg.user_id.is_some() && self.cfg.email.as_deref() != Some(email.as_str()) {
             return Err(ClientError::Invalid(format!(
@@ -336,17 +374,41 @@ impl Client {
         let http = self.http()?.clone();
 
         let (state, request) = opaque::client_register_start(password)?;
-        let start: RegisterStartResponse = http
-            .post(
-                "v1/auth/register/start",
-                &RegisterStartRequest {
-                    email: email.clone(),
-                    request: B64(request),
-                },
-            )
-            .await?;
+        // A new account picks its own user id; a reset keeps the account's.
+        let (response, user_id) = match reset {
+            None => {
+                let start: RegisterStartResponse = http
+                    .post(
+                        "v1/auth/register/start",
+                        &RegisterStartRequest {
+                            email: email.clone(),
+                            request: B64(request),
+                        },
+                    )
+                    .await?;
+                (start.response, UserId::new_random())
+            }
+            Some(token) => {
+                let start: ResetStartResponse = http
+                    .post(
+                        "v1/auth/reset/start",
+                        &ResetStartRequest {
+                            email: email.clone(),
+                            token: token.to_owned(),
+                            request: B64(request),
+                        },
+                    )
+                    .await?;
+                if self.cfg.user_id.is_some_and(|u| u != start.user_id) {
+                    return Err(ClientError::Protocol(
+                        "the server named another account for this reset".into(),
+                    ));
+                }
+                (start.response, start.user_id)
+            }
+        };
         let (upload, export_key) =
-            opaque::client_register_finish(state, password, &start.response.0, &oksf, &user)?;
+            opaque::client_register_finish(state, password, &response.0, &oksf, &user)?;
         let kek = export_key.password_kek()?;
 
         let identity = KeyPair::generate()?;
@@ -355,7 +417,6 @@ impl Client {
         let device = KeyPair::generate()?;
         // The client picks the user and device ids; the certificate names them and the server
         // takes them from it (docs/api.md, `NewDevice.certificate`).
-        let user_id = UserId::new_random();
         let device_id = DeviceId::new_random();
         let cert_user = *user_id.as_uuid().as_bytes();
         let cert_device = *device_id.as_uuid().as_bytes();
@@ -367,26 +428,44 @@ impl Client {
             now_secs(),
         )?;
         let device_name = Self::device_name(device_name);
-        let result: LoginResult = http
-            .post(
-                "v1/auth/register/finish",
-                &RegisterFinishRequest {
-                    email: email.clone(),
-                    upload: B64(upload),
-                    account: AccountKeys {
-                        identity_public: B64(identity.public().to_bytes().to_vec()),
-                        bundle: B64(bundle.into_bytes()),
-                        account_state: B64(state),
-                        ksf,
+        let account = AccountKeys {
+            identity_public: B64(identity.public().to_bytes().to_vec()),
+            bundle: B64(bundle.into_bytes()),
+            account_state: B64(state),
+            ksf,
+        };
+        let new_device = NewDevice {
+            name: device_name.clone(),
+            public_keys: B64(device.public().to_bytes().to_vec()),
+            certificate: Some(B64(cert.as_bytes().to_vec())),
+        };
+        let result: LoginResult = match reset {
+            None => {
+                http.post(
+                    "v1/auth/register/finish",
+                    &RegisterFinishRequest {
+                        email: email.clone(),
+                        upload: B64(upload),
+                        account,
+                        device: new_device,
                     },
-                    device: NewDevice {
-                        name: device_name.clone(),
-                        public_keys: B64(device.public().to_bytes().to_vec()),
-                        certificate: Some(B64(cert.as_bytes().to_vec())),
+                )
+                .await?
+            }
+            Some(token) => {
+                http.post(
+                    "v1/auth/reset/finish",
+                    &ResetFinishRequest {
+                        email: email.clone(),
+                        token: token.to_owned(),
+                        upload: B64(upload),
+                        account,
+                        device: new_device,
                     },
-                },
-            )
-            .await?;
+                )
+                .await?
+            }
+        };
         if result.user_id != user_id || result.device_id != device_id {
             return Err(ClientError::Protocol(
                 "the server did not register the ids named in the device certificate".into(),
@@ -1034,6 +1113,28 @@ impl Client {
         )
         .await?;
         Ok(m)
+    }
+
+    /// Issues a one-time password-reset token for a member (owner or admin; protocol.md §20).
+    /// The admin hands it to the member, who runs [`Client::reset_password`] with it.
+    pub async fn issue_password_reset(
+        &self,
+        workspace: &str,
+        email: &str,
+    ) -> Result<(MemberInfo, PasswordResetCreated)> {
+        let ws = self.resolve_workspace(workspace).await?;
+        let m = self.resolve_member(ws.workspace_id, email).await?;
+        let created: PasswordResetCreated = self
+            .post(
+                &format!(
+                    "v1/workspaces/{}/members/{}/password-reset",
+                    seg(ws.workspace_id),
+                    seg(m.user_id)
+                ),
+                &serde_json::json!({}),
+            )
+            .await?;
+        Ok((m, created))
     }
 
     /// Removes a member (or, with the caller's own email, leaves: that needs no right to read

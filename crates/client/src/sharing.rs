@@ -403,6 +403,7 @@ impl Client {
                 Some(ws) => {
                     if let std::collections::btree_map::Entry::Vacant(e) = trusts.entry(ws) {
                         let t = self.trust_in(ctx, ws).await?;
+                        notices.extend(t.notices.iter().cloned());
                         e.insert(t);
                     }
                     trusts.get(&ws)

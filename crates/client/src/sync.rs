@@ -484,6 +484,7 @@ pub(crate) struct StreamApplier<'a> {
     identity: &'a PublicKeys,
     pins: crate::peers::PeerPins,
     rotation_due: Vec<VaultId>,
+    waiting: Vec<VaultId>,
     current: Option<(Box<SyncVault>, Vec<ItemFrame>)>,
     first_err: Option<ClientError>,
     changed: usize,
@@ -506,6 +507,7 @@ impl<'a> StreamApplier<'a> {
             identity,
             pins,
             rotation_due: Vec::new(),
+            waiting: Vec::new(),
             current: None,
             first_err: None,
             changed: 0,
@@ -530,6 +532,28 @@ impl<'a> StreamApplier<'a> {
         };
         if sv.rotation_due && sv.role == coffer_proto::vault::VaultRole::Manager {
             self.rotation_due.push(sv.vault_id);
+        }
+        // A member with no key of the current epoch, held or granted, waits for one (a share
+        // whose grants a device will replicate, a rotation not yet granted to this member): the
+        // vault keeps its last verified state. A grant that is served but does not verify is
+        // an integrity error below, never a wait.
+        let ours = |r: &GrantRecipient| match r {
+            GrantRecipient::Device(d) => *d == self.keys.device_id,
+            GrantRecipient::User(u) => *u == self.keys.user_id,
+        };
+        let held = self
+            .work
+            .vaults
+            .get(&key)
+            .is_some_and(|o| o.keys.contains_key(&sv.epoch));
+        if !held
+            && !sv
+                .grants
+                .iter()
+                .any(|g| g.epoch == sv.epoch && ours(&g.recipient))
+        {
+            self.waiting.push(sv.vault_id);
+            return;
         }
         match apply_vault(
             self.work.vaults.get(&key),
@@ -608,6 +632,7 @@ impl<'a> StreamApplier<'a> {
             changed: self.changed,
             pins: self.pins,
             rotation_due: self.rotation_due,
+            waiting: self.waiting,
         })
     }
 }
@@ -619,6 +644,8 @@ pub(crate) struct Applied {
     pub(crate) changed: usize,
     pub(crate) pins: crate::peers::PeerPins,
     pub(crate) rotation_due: Vec<VaultId>,
+    /// Vaults this member has no key of the current epoch for (nothing granted yet).
+    pub(crate) waiting: Vec<VaultId>,
 }
 
 #[cfg(test)]

@@ -393,6 +393,7 @@ impl Client {
             changed,
             pins,
             rotation_due,
+            waiting,
         } = applier.finish()?;
         if pins != pins_before {
             pins.save(self.profile())?;
@@ -416,7 +417,15 @@ impl Client {
                 bytes: parser.bytes,
                 rotated: rotation_due,
                 replicated: 0,
-                notices: Vec::new(),
+                notices: waiting
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "vault {v} is waiting for its key: you are a member, and a device \
+                             of a member who holds the key grants it on its next sync"
+                        )
+                    })
+                    .collect(),
             }),
         }
     }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceId, DeviceState, InviteId, Role, SessionId, UserId, WorkspaceId};
+use crate::{DeviceId, DeviceState, InviteId, ResetId, Role, SessionId, UserId, WorkspaceId};
 
 /// The OPAQUE `context` both sides bind into the login key exchange (RFC 9807 §6.1).
 pub const OPAQUE_LOGIN_CONTEXT: &[u8] = b"coffer.api.v1.login";
@@ -114,6 +114,88 @@ pub struct RegisterFinishRequest {
     pub account: AccountKeys,
     /// The first device (self-certified, trusted at once).
     pub device: NewDevice,
+}
+
+/// Answer to `POST /v1/workspaces/{ws}/members/{user}/password-reset` (protocol.md §20): the
+/// one-time token, shown once to the admin who hands it to the member.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct PasswordResetCreated {
+    /// The reset.
+    pub reset_id: ResetId,
+    /// The one-time token (secret; never logged).
+    pub token: String,
+    /// When the token stops working (Unix seconds).
+    pub expires_at: i64,
+}
+
+impl core::fmt::Debug for PasswordResetCreated {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PasswordResetCreated")
+            .field("reset_id", &self.reset_id)
+            .field("token", &"***")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// `POST /v1/auth/reset/start`: OPAQUE registration of the new password, authorised by a reset
+/// token.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ResetStartRequest {
+    /// The account's email.
+    pub email: String,
+    /// The reset token from the admin (secret; never logged).
+    pub token: String,
+    /// OPAQUE RegistrationRequest.
+    pub request: B64,
+}
+
+impl core::fmt::Debug for ResetStartRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ResetStartRequest")
+            .field("email", &self.email)
+            .field("token", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answer to [`ResetStartRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ResetStartResponse {
+    /// The account being reset (the new device certificate names it).
+    pub user_id: UserId,
+    /// OPAQUE RegistrationResponse.
+    pub response: B64,
+}
+
+/// `POST /v1/auth/reset/finish`: the new password file, the new identity and the new first
+/// device. Everything bound to the old identity is revoked in the same transaction.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ResetFinishRequest {
+    /// The account's email.
+    pub email: String,
+    /// The reset token (secret; never logged).
+    pub token: String,
+    /// OPAQUE RegistrationUpload.
+    pub upload: B64,
+    /// The new account keys.
+    pub account: AccountKeys,
+    /// The new first device, certified by the new identity.
+    pub device: NewDevice,
+}
+
+impl core::fmt::Debug for ResetFinishRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ResetFinishRequest")
+            .field("email", &self.email)
+            .field("token", &"***")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST /v1/auth/login/start`.
@@ -480,8 +562,8 @@ mod schema {
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
     use crate::{
-        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, ItemId, RecoveryId, Role, SessionId,
-        UserId, VaultId, WorkspaceId,
+        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, ItemId, RecoveryId, ResetId, Role,
+        SessionId, UserId, VaultId, WorkspaceId,
     };
 
     fn string_schema(
@@ -524,7 +606,8 @@ mod schema {
         InviteId,
         VaultId,
         ItemId,
-        RecoveryId
+        RecoveryId,
+        ResetId
     );
 
     impl utoipa::PartialSchema for Role {

@@ -139,6 +139,11 @@ define_id!(
     RecoveryId,
     "recovery id"
 );
+define_id!(
+    /// An admin-issued password reset (protocol.md §20).
+    ResetId,
+    "reset id"
+);
 
 #[cfg(test)]
 mod tests {

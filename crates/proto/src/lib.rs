@@ -14,8 +14,8 @@ pub mod vault;
 
 pub use error::{ApiError, ErrorCode, ErrorCodeParseError};
 pub use ids::{
-    DeviceId, GrantId, IdParseError, InviteId, ItemId, RecoveryId, ServiceAccountId, SessionId,
-    TeamId, UserId, VaultId, WorkspaceId,
+    DeviceId, GrantId, IdParseError, InviteId, ItemId, RecoveryId, ResetId, ServiceAccountId,
+    SessionId, TeamId, UserId, VaultId, WorkspaceId,
 };
 pub use role::{Role, RoleParseError};
 pub use state::{DeviceState, InviteState, StateParseError};

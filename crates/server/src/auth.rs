@@ -23,10 +23,13 @@ use coffer_crypto::opaque::{self, UserId as OpaqueUser};
 use coffer_proto::api::{
     AccountKeys, B64, DeviceRef, KsfParams, LoginFinishRequest, LoginResult, LoginStartRequest,
     LoginStartResponse, NewDevice as ApiNewDevice, OPAQUE_LOGIN_CONTEXT, RegisterFinishRequest,
-    RegisterStartRequest, RegisterStartResponse,
+    RegisterStartRequest, RegisterStartResponse, ResetFinishRequest, ResetStartRequest,
+    ResetStartResponse,
 };
 use coffer_proto::{DeviceId, DeviceState, UserId};
-use coffer_store::{AuditEvent, Credentials, NewDevice, NewUser, StoreError, User, ValuePointer};
+use coffer_store::{
+    AuditEvent, Credentials, NewDevice, NewUser, PasswordReset, StoreError, User, ValuePointer,
+};
 
 use crate::error::{ApiResult, ServerError};
 use crate::extract::{ClientAddr, Json};
@@ -92,6 +95,27 @@ fn default_ksf() -> KsfParams {
         t: d.t(),
         p: d.p(),
     }
+}
+
+/// Checks a registration upload and the account keys sent with it (KSF parameters at or above
+/// the floor, valid identity keys, a non-empty bundle) and builds the credentials to store.
+fn account_credentials(upload: &B64, account: &AccountKeys) -> ApiResult<Credentials> {
+    let file = opaque::server_register_finish(&upload.0).map_err(crypto_bad_request("upload"))?;
+    let k = &account.ksf;
+    opaque::KsfParams::new(k.m_kib, k.t, k.p)
+        .map_err(|e| ServerError::BadRequest(format!("account.ksf: {e}")))?;
+    PublicKeys::from_bytes(&account.identity_public.0).map_err(|_| {
+        ServerError::BadRequest("account.identity_public: not 64 bytes of valid keys".into())
+    })?;
+    if account.bundle.0.is_empty() {
+        return Err(ServerError::BadRequest("account.bundle: empty".into()));
+    }
+    Ok(Credentials {
+        opaque_record: encode_record(&file, k),
+        account_key_bundle: account.bundle.0.clone(),
+        identity_public_keys: account.identity_public.0.clone(),
+        signed_account_state: account.account_state.0.clone(),
+    })
 }
 
 /// Checks a device the client is adding: a name and valid public keys.
@@ -195,17 +219,7 @@ pub async fn register_finish(
     Json(req): Json<RegisterFinishRequest>,
 ) -> ApiResult<(StatusCode, Json<LoginResult>)> {
     let user = opaque_user(&req.email)?;
-    let file =
-        opaque::server_register_finish(&req.upload.0).map_err(crypto_bad_request("upload"))?;
-    let k = &req.account.ksf;
-    opaque::KsfParams::new(k.m_kib, k.t, k.p)
-        .map_err(|e| ServerError::BadRequest(format!("account.ksf: {e}")))?;
-    PublicKeys::from_bytes(&req.account.identity_public.0).map_err(|_| {
-        ServerError::BadRequest("account.identity_public: not 64 bytes of valid keys".into())
-    })?;
-    if req.account.bundle.0.is_empty() {
-        return Err(ServerError::BadRequest("account.bundle: empty".into()));
-    }
+    let credentials = account_credentials(&req.upload, &req.account)?;
     check_new_device(&req.device)?;
 
     // A self-certified first device names the user and device ids it was certified for.
@@ -214,12 +228,7 @@ pub async fn register_finish(
     let new = NewUser {
         id: user_id,
         email: user.as_str().to_owned(),
-        credentials: Credentials {
-            opaque_record: encode_record(&file, k),
-            account_key_bundle: req.account.bundle.0.clone(),
-            identity_public_keys: req.account.identity_public.0.clone(),
-            signed_account_state: req.account.account_state.0.clone(),
-        },
+        credentials,
     };
     let (device, pointer) = prepare_device(
         &state,
@@ -444,6 +453,137 @@ pub async fn account(
         bundle: B64(c.account_key_bundle),
         account_state: B64(c.signed_account_state),
         ksf,
+    }))
+}
+
+/// The refusal of every bad reset token: unknown, used, expired or for another email.
+const RESET_REFUSED: &str =
+    "reset token refused: it is unknown, used, expired or not for this email";
+
+/// Finds the unused, unexpired reset of `token` and checks it is for `email`'s account.
+async fn usable_reset(
+    state: &AppState,
+    email: &OpaqueUser,
+    token: &str,
+) -> ApiResult<(PasswordReset, User)> {
+    let reset = match state
+        .main
+        .password_reset_by_token(&crate::session::hash_token(token))
+        .await
+    {
+        Ok(r) => r,
+        Err(StoreError::NotFound) => return Err(ServerError::Forbidden(RESET_REFUSED)),
+        Err(e) => return Err(e.into()),
+    };
+    if reset.used_at.is_some() || reset.expires_at <= crate::session::now() {
+        return Err(ServerError::Forbidden(RESET_REFUSED));
+    }
+    let user = state.main.user(reset.user_id).await?;
+    if user.email != email.as_str() {
+        return Err(ServerError::Forbidden(RESET_REFUSED));
+    }
+    Ok((reset, user))
+}
+
+/// `POST /v1/auth/reset/start`: starts the OPAQUE registration of a new password with a reset
+/// token (protocol.md §20).
+#[utoipa::path(post, path = "/v1/auth/reset/start", tag = "auth",
+    request_body = ResetStartRequest,
+    responses((status = 200, body = ResetStartResponse),
+              (status = 403, body = coffer_proto::ApiError)))]
+pub async fn reset_start(
+    State(state): State<AppState>,
+    Json(req): Json<ResetStartRequest>,
+) -> ApiResult<Json<ResetStartResponse>> {
+    let email = opaque_user(&req.email)?;
+    let (reset, _) = usable_reset(&state, &email, &req.token).await?;
+    let response = opaque::server_register_start(&state.opaque, &req.request.0, &email)
+        .map_err(crypto_bad_request("request"))?;
+    Ok(Json(ResetStartResponse {
+        user_id: reset.user_id,
+        response: B64(response),
+    }))
+}
+
+/// `POST /v1/auth/reset/finish`: stores the new password file, identity and first device, and
+/// revokes everything bound to the old identity, in one transaction (protocol.md §20).
+#[utoipa::path(post, path = "/v1/auth/reset/finish", tag = "auth",
+    request_body = ResetFinishRequest,
+    responses((status = 200, body = LoginResult),
+              (status = 403, body = coffer_proto::ApiError),
+              (status = 409, body = coffer_proto::ApiError)))]
+pub async fn reset_finish(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Json(req): Json<ResetFinishRequest>,
+) -> ApiResult<Json<LoginResult>> {
+    let email = opaque_user(&req.email)?;
+    let (reset, user) = usable_reset(&state, &email, &req.token).await?;
+    let credentials = account_credentials(&req.upload, &req.account)?;
+    check_new_device(&req.device)?;
+    let Some((cert_user, device_id)) = certified_ids(&req.device, &req.account.identity_public.0)?
+    else {
+        return Err(ServerError::BadRequest(
+            "device.certificate: required (the new identity certifies the new device)".into(),
+        ));
+    };
+    if cert_user != user.id {
+        return Err(ServerError::BadRequest(
+            "device.certificate: names another user".into(),
+        ));
+    }
+    let (device, pointer) = prepare_device(
+        &state,
+        user.id,
+        device_id,
+        &req.device,
+        DeviceState::Trusted,
+    )
+    .await?;
+    // The one-time token stands in for the password and the second factor (like an invite).
+    let (session_row, session) = new_session(&state, user.id, device.id, true)?;
+    let event = addr_event(
+        AuditEvent::new("user.password_reset", user.id.to_string())
+            .actor(user.id, Some(device.id))
+            .details(serde_json::json!({
+                "reset_id": reset.id.to_string(),
+                "issued_by": reset.created_by.to_string(),
+                "device_id": device.id.to_string(),
+            })),
+        addr,
+    );
+    let done = match state
+        .main
+        .complete_password_reset(
+            reset.id,
+            user.id,
+            &credentials,
+            &device,
+            &session_row,
+            Some(&event),
+        )
+        .await
+    {
+        Ok(done) => done,
+        Err(e) => {
+            state.delete_sealed(pointer).await?;
+            return Err(match e {
+                StoreError::Conflict(_) => ServerError::Forbidden(RESET_REFUSED),
+                e => e.into(),
+            });
+        }
+    };
+    for share in done.dropped_shares {
+        if let Err(e) = state.delete_sealed(share).await {
+            tracing::warn!(error = %e, "could not delete a dropped recovery share");
+        }
+    }
+    Ok(Json(LoginResult {
+        user_id: user.id,
+        device_id: done.device.id,
+        device_state: DeviceState::Trusted,
+        session,
+        mfa_pending: false,
     }))
 }
 

@@ -41,6 +41,12 @@ pub enum Action {
     CreateVault,
     /// Confirm a member: store an attestation of their identity key (owner, admin).
     ConfirmMember,
+    /// Issue a password reset for a member (protocol.md §20): an owner for admins and below,
+    /// an admin for developers and below; never for an owner.
+    ResetPassword {
+        /// That member's role.
+        target: Role,
+    },
 }
 
 /// Refusal by the policy.
@@ -88,6 +94,9 @@ pub fn authorize(actor: Role, action: Action) -> Result<(), Denied> {
         }
         Action::Leave => true,
         Action::CreateVault => r >= rank(Role::Developer),
+        Action::ResetPassword { target } => {
+            target != Role::Owner && r >= rank(Role::Admin) && r > rank(target)
+        }
     };
     if allowed {
         Ok(())
@@ -153,12 +162,17 @@ mod tests {
         (Action::Leave,                          [Y, Y, Y, Y, Y]),
         (Action::CreateVault,                    [Y, Y, Y, X, X]),
         (Action::ConfirmMember,                  [Y, Y, X, X, X]),
+        (Action::ResetPassword { target: O },    [X, X, X, X, X]),
+        (Action::ResetPassword { target: A },    [Y, X, X, X, X]),
+        (Action::ResetPassword { target: D },    [Y, Y, X, X, X]),
+        (Action::ResetPassword { target: M },    [Y, Y, X, X, X]),
+        (Action::ResetPassword { target: N },    [Y, Y, X, X, X]),
     ];
 
     #[test]
     fn full_role_action_table() {
         let roles = [O, A, D, M, N];
-        assert_eq!(TABLE.len(), 1 + 5 + 25 + 5 + 3 + 1 + 1);
+        assert_eq!(TABLE.len(), 1 + 5 + 25 + 5 + 3 + 1 + 1 + 5);
         for (action, expected) in TABLE {
             for (role, want) in roles.iter().zip(expected) {
                 let got = authorize(*role, *action).is_ok();

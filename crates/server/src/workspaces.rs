@@ -10,10 +10,11 @@ use coffer_crypto::attest::Attestation;
 use coffer_crypto::identity::PublicKeys;
 use coffer_proto::api::{
     AttestRequest, B64, CreateWorkspaceRequest, InviteCreated, InviteInfo, InviteRequest,
-    MemberInfo, SetRoleRequest, WorkspaceCreated, WorkspaceInfo, WorkspacePolicy,
+    MemberInfo, PasswordResetCreated, SetRoleRequest, WorkspaceCreated, WorkspaceInfo,
+    WorkspacePolicy,
 };
-use coffer_proto::{InviteId, Role, UserId, WorkspaceId};
-use coffer_store::{Member, NewInvite, NewWorkspace, StoreError};
+use coffer_proto::{InviteId, ResetId, Role, UserId, WorkspaceId};
+use coffer_store::{Member, NewInvite, NewPasswordReset, NewWorkspace, StoreError};
 
 use crate::error::{ApiResult, ServerError};
 use crate::extract::{Json, Path};
@@ -221,6 +222,78 @@ async fn target_member(state: &AppState, ws: WorkspaceId, user: UserId) -> ApiRe
         Err(StoreError::NotFound) => Err(ServerError::NotFound("member")),
         Err(e) => Err(e.into()),
     }
+}
+
+/// How long an admin's password-reset token works.
+const RESET_TTL_SECS: i64 = 24 * 3600;
+
+/// `POST /v1/workspaces/{ws}/members/{user_id}/password-reset`: issues a one-time reset token
+/// for a member (protocol.md §20), replacing their unused ones. An owner resets admins and
+/// below, an admin developers and below; nobody resets themself or anyone who owns a
+/// workspace (an owner is the root other members pin).
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/members/{user_id}/password-reset",
+    tag = "workspaces",
+    params(("ws" = WorkspaceId, Path, description = "workspace id"),
+           ("user_id" = UserId, Path, description = "member's user id")),
+    responses((status = 201, body = PasswordResetCreated),
+              (status = 403, body = coffer_proto::ApiError),
+              (status = 409, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn password_reset(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, user)): Path<(WorkspaceId, UserId)>,
+) -> ApiResult<(StatusCode, Json<PasswordResetCreated>)> {
+    let m = membership(&state, &caller, ws).await?;
+    if user == caller.user_id {
+        return Err(ServerError::Conflict(
+            "you cannot reset your own password: ask another admin".into(),
+        ));
+    }
+    let target = target_member(&state, ws, user).await?;
+    authorize(
+        m.role,
+        Action::ResetPassword {
+            target: target.role,
+        },
+    )?;
+    let owns = state
+        .main
+        .list_workspaces_of_user(user)
+        .await?
+        .iter()
+        .any(|w| w.role == Role::Owner);
+    if owns {
+        return Err(ServerError::Conflict(
+            "this member owns a workspace: an owner's identity is the root others pin and \
+             cannot be reset"
+                .into(),
+        ));
+    }
+    let (token, token_hash) = crate::session::new_token()?;
+    let new = NewPasswordReset {
+        id: ResetId::new_random(),
+        user_id: user,
+        workspace_id: ws,
+        token_hash,
+        created_by: caller.user_id,
+        expires_at: crate::session::now().saturating_add(RESET_TTL_SECS),
+    };
+    let event = caller
+        .event("workspace.password_reset_issued", user.to_string())
+        .workspace(ws)
+        .details(serde_json::json!({
+            "reset_id": new.id.to_string(),
+            "expires_at": new.expires_at,
+        }));
+    let reset = state.main.create_password_reset(&new, Some(&event)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PasswordResetCreated {
+            reset_id: reset.id,
+            token,
+            expires_at: reset.expires_at,
+        }),
+    ))
 }
 
 /// `PUT /v1/workspaces/{ws}/members/{user_id}`: changes a member's role.

@@ -49,9 +49,9 @@ pub use error::StoreError;
 pub use main_store::{
     Attachment, Credentials, DataKey, DataKeyState, Device, ITEM_PAGE_MAX, Invite, ItemRow,
     ItemSelection, ItemWrite, ItemWritten, MainStore, Member, Membership, MfaSettings, NewDevice,
-    NewGrant, NewInvite, NewRecoveryKey, NewSession, NewUser, NewVault, NewWorkspace,
-    RecoveryGrantRow, RecoveryKey, Replication, RevisionRow, RotatedItem, ServerSecret, Session,
-    SessionRevocation, StoredGrant, User, Vault, VaultMember, VaultMembership, VaultRemains,
-    VaultRotation, VaultSnapshot, Workspace,
+    NewGrant, NewInvite, NewPasswordReset, NewRecoveryKey, NewSession, NewUser, NewVault,
+    NewWorkspace, PasswordReset, RecoveryGrantRow, RecoveryKey, Replication, ResetOutcome,
+    RevisionRow, RotatedItem, ServerSecret, Session, SessionRevocation, StoredGrant, User, Vault,
+    VaultMember, VaultMembership, VaultRemains, VaultRotation, VaultSnapshot, Workspace,
 };
 pub use value_store::{BlobSegment, GET_MANY_MAX, POINTER_PAGE_MAX, StoredValue, ValueStore};

@@ -10,6 +10,7 @@
 
 mod devices;
 mod recovery;
+mod resets;
 mod secrets;
 mod sessions;
 mod sharing;
@@ -22,6 +23,7 @@ use sqlx::{Any, Transaction};
 
 pub use devices::{Device, NewDevice};
 pub use recovery::{NewRecoveryKey, RecoveryGrantRow, RecoveryKey};
+pub use resets::{NewPasswordReset, PasswordReset, ResetOutcome};
 pub use secrets::{DataKey, DataKeyState, ServerSecret};
 pub use sessions::{NewSession, Session, SessionRevocation};
 pub use sharing::{Replication, RotatedItem, VaultMember, VaultRotation};

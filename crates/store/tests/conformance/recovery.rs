@@ -28,6 +28,17 @@ fn new_key(vault: VaultId, user: coffer_proto::UserId) -> NewRecoveryKey {
     }
 }
 
+/// Enrols a recovery key of `user` for `vault` (for other cases); its share pointer.
+pub(crate) async fn enrol(
+    main: &coffer_store::MainStore,
+    vault: VaultId,
+    user: coffer_proto::UserId,
+) -> ValuePointer {
+    let nk = new_key(vault, user);
+    main.create_recovery_key(&nk, None).await.unwrap();
+    nk.server_share
+}
+
 pub(crate) async fn recovery_keys(env: Env) {
     let main = env.main().await;
     let u = make_user(&main, "rita@example.com").await;

@@ -50,6 +50,32 @@ pub(crate) enum ItemCommand {
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
     },
+    /// Share one item alone, read-only, with a member of the vault's workspace (they need not be
+    /// in the vault; their identity must be confirmed). Managers of the vault only.
+    Share {
+        /// The item (id, name or unique prefix).
+        item: String,
+        /// The vault (when the item name is not unique across vaults).
+        #[arg(long, value_name = "VAULT")]
+        vault: Option<String>,
+        /// The member's email.
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+    },
+    /// Stop sharing one item with a member (the vault's key rotates at the next sync of a
+    /// manager, giving the item a fresh key).
+    Unshare {
+        /// The item (id, name or unique prefix).
+        item: String,
+        /// The vault.
+        #[arg(long, value_name = "VAULT")]
+        vault: Option<String>,
+        /// The member's email.
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+    },
+    /// Items shared with you alone (`coffer item get NAME` shows one).
+    Shared,
     /// An item's revisions, newest first.
     History {
         /// The item.
@@ -589,7 +615,13 @@ pub(crate) async fn run(
             )?;
         }
         ItemCommand::Get(a) => {
-            let item = client.item_get(&a.item, a.vault.as_deref()).await?;
+            let item = match client.item_get(&a.item, a.vault.as_deref()).await {
+                // not in a vault of yours: perhaps an item shared with you alone
+                Err(ClientError::NotFound { kind: "item", .. }) if a.vault.is_none() => {
+                    client.shared_item(&a.item).await?
+                }
+                r => r?,
+            };
             if let Some(f) = &a.field {
                 match item.data.field(f) {
                     Some(v) => {
@@ -659,6 +691,47 @@ pub(crate) async fn run(
             let items = client.items(vault.as_deref(), search.as_deref()).await?;
             view::item_list(out, json, &items)?;
             view::offline_notice(client);
+        }
+        ItemCommand::Share { item, vault, user } => {
+            let r = client.item_share(&item, vault.as_deref(), &user).await?;
+            out.message(
+                &json!({"item": item, "user_id": r.user_id, "devices": r.devices,
+                        "grants": r.grants}),
+                &format!(
+                    "shared \"{item}\" with {user} ({} device(s), read-only)",
+                    r.devices
+                ),
+            )?;
+        }
+        ItemCommand::Unshare { item, vault, user } => {
+            let u = client.item_unshare(&item, vault.as_deref(), &user).await?;
+            out.message(
+                &json!({"item": item, "user_id": u, "unshared": true}),
+                &format!(
+                    "\"{item}\" is no longer shared with {user}; the vault's key rotates at \
+                     the next sync of a manager"
+                ),
+            )?;
+        }
+        ItemCommand::Shared => {
+            let items = client.shared_items().await?;
+            let rows: Vec<serde_json::Value> = items
+                .iter()
+                .map(|i| view::meta_json(&i.id.to_string(), i.revision, &i.data))
+                .collect();
+            let text = items
+                .iter()
+                .map(|i| format!("{}  {}  {}", i.data.name, i.data.item_type, i.id))
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.message(
+                &serde_json::Value::Array(rows),
+                if text.is_empty() {
+                    "no items are shared with you alone"
+                } else {
+                    &text
+                },
+            )?;
         }
         ItemCommand::History { item, vault } => {
             let h = client.item_history(&item, vault.as_deref()).await?;

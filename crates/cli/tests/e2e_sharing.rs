@@ -267,3 +267,81 @@ fn team_share_in_one_batch_is_all_or_nothing() {
         assert_eq!(password_of(u, "api"), pw);
     }
 }
+
+#[test]
+fn one_item_shared_alone_follows_edits_and_rotations_until_unshared() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[]);
+    let alice = User::new(&server, "ialice");
+    let bob = User::new(&server, "ibob");
+    let dave = User::new(&server, "idave");
+    for u in [&alice, &bob, &dave] {
+        u.signup();
+    }
+    let ws = unique("items");
+    alice.json(&["workspace", "create", &ws]);
+    join(&alice, &bob, &ws, "member");
+    join(&alice, &dave, &ws, "member");
+    confirm(&alice, &bob, &ws);
+    let (vault, pw) = common::workspace_vault_with_login(&alice, &ws, "db");
+    alice
+        .run(&[
+            "item",
+            "create",
+            "--vault",
+            &vault,
+            "--type",
+            "login",
+            "--name",
+            "other",
+            "--password",
+            "not-shared-pw",
+        ])
+        .success();
+
+    // an unconfirmed member gets nothing
+    let r = alice.run(&["item", "share", "db", "--user", &dave.email]);
+    assert!(
+        !r.ok && r.stderr.contains("refusing to trust the identity"),
+        "{r:#?}"
+    );
+    // a non-manager cannot share
+    let r = bob.run(&["item", "share", "db", "--user", &dave.email]);
+    assert!(!r.ok, "{r:#?}");
+
+    let shared = alice.json(&["item", "share", "db", "--user", &bob.email]);
+    assert_eq!(shared["devices"], 1, "{shared}");
+    assert_eq!(password_of(&bob, "db"), pw);
+    assert!(!field(&bob, "other").ok, "only the shared item opens");
+    let vaults = bob.json(&["vault", "list"]);
+    assert!(
+        vaults
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["name"] != vault.as_str()),
+        "bob is not a member of the vault: {vaults}"
+    );
+    let list = bob.json(&["item", "shared"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["name"], "db", "{list}");
+
+    // an edit keeps the item key: bob reads the new revision
+    alice
+        .run(&["item", "edit", "db", "--password", "edited-pw"])
+        .success();
+    assert_eq!(password_of(&bob, "db"), "edited-pw");
+
+    // a rotation gives the item a fresh key; the rotating device re-shares it
+    alice.run(&["vault", "rotate", &vault]).success();
+    assert_eq!(password_of(&bob, "db"), "edited-pw");
+
+    // unshare: the vault is flagged; alice's next sync rotates; bob reads nothing more
+    alice
+        .run(&["item", "unshare", "db", "--user", &bob.email])
+        .success();
+    let synced = alice.json(&["sync"]);
+    assert_eq!(synced["rotated"].as_array().unwrap().len(), 1, "{synced}");
+    assert!(!field(&bob, "db").ok, "bob must lose the item");
+    assert_eq!(bob.json(&["item", "shared"]).as_array().unwrap().len(), 0);
+}

@@ -33,6 +33,7 @@ mod client;
 pub mod error;
 pub mod generate;
 pub mod http;
+pub mod item_share;
 pub mod keystore;
 pub mod ksf;
 pub mod model;

@@ -87,6 +87,21 @@ fn find_vault(state: &CacheState, vault: &str) -> Result<[u8; 16]> {
     resolve("vault", vault, &candidates).copied()
 }
 
+/// The workspace member with this email (or user id).
+pub(crate) fn member_by_email<'m>(
+    members: &'m [MemberInfo],
+    email: &str,
+) -> Result<&'m MemberInfo> {
+    let want = email.trim().to_lowercase();
+    members
+        .iter()
+        .find(|m| m.email.to_lowercase() == want || m.user_id.to_string() == want)
+        .ok_or_else(|| ClientError::NotFound {
+            kind: "member",
+            name: email.to_owned(),
+        })
+}
+
 /// Seals `key` (epoch `epoch` of `v`) to each recipient, signed by this device.
 fn seal_to(
     ctx: &Ctx,
@@ -145,7 +160,7 @@ impl Client {
 
     /// The identity and certified devices of `user` as grant recipients, or the loud error of
     /// an identity this device does not trust.
-    async fn recipients_of(
+    pub(crate) async fn recipients_of(
         &self,
         trust: &TrustSet,
         user: UserId,
@@ -208,14 +223,7 @@ impl Client {
         };
         let mut planned = Vec::with_capacity(emails.len());
         for email in emails {
-            let want = email.trim().to_lowercase();
-            let m = members
-                .iter()
-                .find(|m| m.email.to_lowercase() == want || m.user_id.to_string() == want)
-                .ok_or_else(|| ClientError::NotFound {
-                    kind: "member",
-                    name: (*email).to_owned(),
-                })?;
+            let m = member_by_email(&members, email)?;
             let recipients = self.recipients_of(&trust, m.user_id, &m.email).await?;
             let mut grants = Vec::new();
             for (epoch, key) in &v.keys {
@@ -374,6 +382,9 @@ impl Client {
         // This user's recovery keys of the vault get the new epoch at once; other managers'
         // recovery keys get it on their next sync.
         self.recovery_top_up_in(ctx, state).await?;
+        // Items shared alone got fresh item keys: share them again with those who still trust
+        // chains to (protocol.md §21.3). One that cannot be re-shared waits for a manual share.
+        let _skipped = self.reshare_items_in(ctx, state, vk).await?;
         Ok(epoch)
     }
 

@@ -588,3 +588,55 @@ pub struct RotateVaultResponse {
     /// The new epoch.
     pub epoch: u32,
 }
+
+/// `PUT /v1/vaults/{id}/items/{item}/shares/{user_id}`: share one item alone (protocol.md §21)
+/// with a member of the vault's workspace: its item key of the current epoch, sealed to the
+/// user's identity and trusted devices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ShareItemRequest {
+    /// The grants (context `ItemGrant`, this vault, item and the item's current epoch).
+    pub grants: Vec<VaultGrant>,
+}
+
+/// The certificate of a device that signed a grant, with its user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct GrantSigner {
+    /// The signing device's user.
+    pub user_id: crate::UserId,
+    /// Its device certificate (protocol.md §5.4).
+    pub certificate: B64,
+}
+
+/// One item shared with the caller alone (`GET /v1/shared-items`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct SharedItem {
+    /// The vault holding it.
+    pub vault_id: VaultId,
+    /// The vault's workspace.
+    pub workspace_id: crate::WorkspaceId,
+    /// The item.
+    pub item_id: crate::ItemId,
+    /// Its current revision.
+    pub revision: u64,
+    /// Its current key epoch.
+    pub epoch: u32,
+    /// Its sealed bytes (protocol.md §12.3).
+    pub sealed: B64,
+    /// The item-key grants to the caller's identity and devices.
+    pub grants: Vec<VaultGrant>,
+    /// Certificates of the devices that signed those grants.
+    pub signers: Vec<GrantSigner>,
+}
+
+/// `GET /v1/vaults/{id}/item-shares`: who an item of the vault is shared with alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ItemShareInfo {
+    /// The item.
+    pub item_id: crate::ItemId,
+    /// The user it is shared with.
+    pub user_id: crate::UserId,
+}

@@ -21,8 +21,8 @@ use crate::error::ServerError;
 use crate::extract::Json;
 use crate::state::AppState;
 use crate::{
-    attachments, audit, auth, devices, items, metrics, mfa, recovery, session, sharing, sync,
-    vaults, workspaces,
+    attachments, audit, auth, devices, item_shares, items, metrics, mfa, recovery, session,
+    sharing, sync, vaults, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -106,6 +106,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sharing::share, sharing::unshare))
         .routes(routes!(sharing::add_grants))
         .routes(routes!(sharing::replications))
+        .routes(routes!(item_shares::share, item_shares::unshare))
+        .routes(routes!(item_shares::list))
+        .routes(routes!(item_shares::shared_with_me))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(sharing::rotate))

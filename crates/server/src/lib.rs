@@ -43,6 +43,7 @@ pub mod devices;
 pub mod ephemeral;
 pub mod error;
 pub mod extract;
+pub mod item_shares;
 pub mod items;
 pub mod jobs;
 pub mod metrics;

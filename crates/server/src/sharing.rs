@@ -326,6 +326,22 @@ async fn check_grants(
         .map(|m| m.user_id)
         .collect();
     members.extend(newcomer);
+    check_grants_to(state, caller, device, vault, grants, &members, None).await
+}
+
+/// The checks of [`check_grants`] against an explicit recipient set: each grant names this
+/// vault, `item` (for an item grant; none for a vault-key grant) and its epoch, is sealed to
+/// the registered key of one of `recipients` or of a trusted device of one, and was signed by
+/// a device of the caller.
+pub(crate) async fn check_grants_to(
+    state: &AppState,
+    caller: &Caller,
+    device: &Device,
+    vault: &Vault,
+    grants: &[VaultGrant],
+    members: &BTreeSet<UserId>,
+    item: Option<[u8; 16]>,
+) -> ApiResult<Vec<NewGrant>> {
     let vault_bytes = *vault.id.as_uuid().as_bytes();
     let mut out = Vec::with_capacity(grants.len());
     let mut seen = std::collections::HashSet::new();
@@ -339,6 +355,9 @@ async fn check_grants(
         let ctx = parsed.context();
         if ctx.vault() != Some(&vault_bytes) || ctx.epoch() != g.epoch {
             return Err(bad("the grant is for another vault or epoch"));
+        }
+        if ctx.item() != item.as_ref() {
+            return Err(bad("the grant is for another item"));
         }
         if g.epoch == 0 || g.epoch > vault.epoch {
             return Err(bad("no such epoch in this vault"));
@@ -357,7 +376,7 @@ async fn check_grants(
             },
             GrantRecipient::User(u) => {
                 if !members.contains(&u) {
-                    return Err(bad("the recipient is not a member of this vault"));
+                    return Err(bad("the recipient is not a recipient of this share"));
                 }
                 let user = state.main.user(u).await?;
                 encryption_key(&user.credentials.identity_public_keys)?

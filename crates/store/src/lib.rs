@@ -51,7 +51,8 @@ pub use main_store::{
     ItemSelection, ItemWrite, ItemWritten, MainStore, Member, Membership, MfaSettings, NewDevice,
     NewGrant, NewInvite, NewPasswordReset, NewRecoveryKey, NewSession, NewUser, NewVault,
     NewWorkspace, PasswordReset, RecoveryGrantRow, RecoveryKey, Replication, ResetOutcome,
-    RevisionRow, RotatedItem, ServerSecret, Session, SessionRevocation, StoredGrant, User, Vault,
-    VaultMember, VaultMembership, VaultRemains, VaultRotation, VaultSnapshot, Workspace,
+    RevisionRow, RotatedItem, ServerSecret, Session, SessionRevocation, SharedItemRow, StoredGrant,
+    User, Vault, VaultMember, VaultMembership, VaultRemains, VaultRotation, VaultSnapshot,
+    Workspace,
 };
 pub use value_store::{BlobSegment, GET_MANY_MAX, POINTER_PAGE_MAX, StoredValue, ValueStore};

@@ -9,6 +9,7 @@
 //! system clock.
 
 mod devices;
+mod item_shares;
 mod recovery;
 mod resets;
 mod secrets;
@@ -22,6 +23,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, Transaction};
 
 pub use devices::{Device, NewDevice};
+pub use item_shares::SharedItemRow;
 pub use recovery::{NewRecoveryKey, RecoveryGrantRow, RecoveryKey};
 pub use resets::{NewPasswordReset, PasswordReset, ResetOutcome};
 pub use secrets::{DataKey, DataKeyState, ServerSecret};

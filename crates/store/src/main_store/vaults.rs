@@ -282,7 +282,7 @@ fn vault_from_row(row: &AnyRow) -> Result<Vault, StoreError> {
     })
 }
 
-fn item_from_row(row: &AnyRow) -> Result<ItemRow, StoreError> {
+pub(super) fn item_from_row(row: &AnyRow) -> Result<ItemRow, StoreError> {
     Ok(ItemRow {
         item_id: rows::parsed(row, "item_id")?,
         revision: to_u64(rows::int(row, "revision")?),
@@ -304,7 +304,7 @@ fn revision_from_row(row: &AnyRow) -> Result<RevisionRow, StoreError> {
     })
 }
 
-fn grant_from_row(row: &AnyRow) -> Result<StoredGrant, StoreError> {
+pub(super) fn grant_from_row(row: &AnyRow) -> Result<StoredGrant, StoreError> {
     let id = rows::text(row, "recipient_id")?;
     let bad = |_| StoreError::Backend("column recipient_id: not an id".into());
     let recipient = match rows::text(row, "recipient_kind")?.as_str() {
@@ -333,7 +333,7 @@ fn attachment_from_row(row: &AnyRow) -> Result<Attachment, StoreError> {
     })
 }
 
-fn recipient_parts(r: &GrantRecipient) -> (&'static str, String) {
+pub(super) fn recipient_parts(r: &GrantRecipient) -> (&'static str, String) {
     match r {
         GrantRecipient::Device(d) => ("device", d.to_string()),
         GrantRecipient::User(u) => ("user", u.to_string()),

@@ -96,6 +96,7 @@ pub(crate) fn cases() -> Vec<(&'static str, Case)> {
         ("recovery_keys", |e| Box::pin(recovery::recovery_keys(e))),
         ("sharing", |e| Box::pin(sharing::sharing(e))),
         ("password_resets", |e| Box::pin(resets::password_resets(e))),
+        ("item_shares", |e| Box::pin(sharing::item_shares(e))),
         ("sigkill_loses_no_acknowledged_write", |e| {
             Box::pin(crash::sigkill(e))
         }),

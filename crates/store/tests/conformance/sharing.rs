@@ -290,3 +290,109 @@ pub(crate) async fn sharing(env: Env) {
     assert!(grants_of(&main, wsv, bob_dev2, bob.id).await.is_empty());
     assert!(main.vault(wsv).await.unwrap().rotation_due);
 }
+
+/// Items shared alone (protocol.md §21): a share carries the item's current epoch (else
+/// `Conflict`, nothing written), a repeated recipient is `Invalid` and keeps the share before
+/// it, the recipient's list serves the item's current state with its grants, and unsharing
+/// flags the vault for rotation.
+pub(crate) async fn item_shares(env: Env) {
+    let main = env.main().await;
+    let owner = make_user(&main, "owner@items.test").await;
+    let bob = make_user(&main, "bob@items.test").await;
+    let (vault, _) = new_vault(&main, owner.id).await;
+    let item = ItemId::new_random();
+    let value = ValuePointer::random();
+    main.write_item(
+        &ItemWrite {
+            vault,
+            item,
+            base_counter: 0,
+            base_revision: 0,
+            revision: 1,
+            epoch: 1,
+            value: Some(value),
+            manifest: b"manifest-1".to_vec(),
+            manifest_signer: None,
+            keep_revisions: 5,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let bob_dev = trusted_device(&main, bob.id).await;
+
+    let r = main
+        .share_item(
+            vault,
+            item,
+            bob.id,
+            &[grant(GrantRecipient::User(bob.id), 2)],
+            owner.id,
+            None,
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    assert!(main.items_shared_with(bob.id).await.unwrap().is_empty());
+    let r = main
+        .share_item(
+            vault,
+            ItemId::new_random(),
+            bob.id,
+            &[grant(GrantRecipient::User(bob.id), 1)],
+            owner.id,
+            None,
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+
+    main.share_item(
+        vault,
+        item,
+        bob.id,
+        &[
+            grant(GrantRecipient::User(bob.id), 1),
+            grant(GrantRecipient::Device(bob_dev), 1),
+        ],
+        owner.id,
+        Some(&ev("item.share", item)),
+    )
+    .await
+    .unwrap();
+    let r = main
+        .share_item(
+            vault,
+            item,
+            bob.id,
+            &[
+                grant(GrantRecipient::User(bob.id), 1),
+                grant(GrantRecipient::User(bob.id), 1),
+            ],
+            owner.id,
+            None,
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    let mine = main.items_shared_with(bob.id).await.unwrap();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0].item.item_id, item);
+    assert_eq!(mine[0].item.value, Some(value));
+    assert_eq!(
+        mine[0].grants.len(),
+        2,
+        "the failed re-share kept the share"
+    );
+    assert!(main.items_shared_with(owner.id).await.unwrap().is_empty());
+    assert_eq!(
+        main.item_shares_of_vault(vault).await.unwrap(),
+        vec![(item, bob.id)]
+    );
+
+    assert!(!main.vault(vault).await.unwrap().rotation_due);
+    main.unshare_item(vault, item, bob.id, Some(&ev("item.unshare", item)))
+        .await
+        .unwrap();
+    assert!(main.vault(vault).await.unwrap().rotation_due);
+    assert!(main.items_shared_with(bob.id).await.unwrap().is_empty());
+    let r = main.unshare_item(vault, item, bob.id, None).await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+}

@@ -345,3 +345,86 @@ fn one_item_shared_alone_follows_edits_and_rotations_until_unshared() {
     assert!(!field(&bob, "db").ok, "bob must lose the item");
     assert_eq!(bob.json(&["item", "shared"]).as_array().unwrap().len(), 0);
 }
+
+/// (acknowledged device grants, emptied device grants, live identity grants) of `user`'s
+/// devices and identity, read from the server's SQLite main store.
+fn mailbox_counts(data: &DataDir, user: &str) -> (i64, i64, i64) {
+    let url = format!("sqlite://{}", data.path().join("main.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection as _;
+        use sqlx::Row as _;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let row = sqlx::query(
+            "SELECT \
+             (SELECT count(*) FROM vault_grants g JOIN devices d ON d.id = g.recipient_id \
+              WHERE g.recipient_kind = 'device' AND d.user_id = $1 AND g.acked_at IS NOT NULL), \
+             (SELECT count(*) FROM vault_grants g JOIN devices d ON d.id = g.recipient_id \
+              WHERE g.recipient_kind = 'device' AND d.user_id = $1 AND length(g.grant_bytes) = 0), \
+             (SELECT count(*) FROM vault_grants g WHERE g.recipient_kind = 'user' \
+              AND g.recipient_id = $1 AND length(g.grant_bytes) > 0)",
+        )
+        .bind(user.to_owned())
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    })
+}
+
+#[test]
+fn acknowledged_device_grants_leave_the_mailbox_and_the_identity_grant_stays() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &["--grant-retention", "1s"]);
+    let alice = User::new(&server, "malice");
+    let bob = User::new(&server, "mbob");
+    for u in [&alice, &bob] {
+        u.signup();
+    }
+    let ws = unique("mailbox");
+    alice.json(&["workspace", "create", &ws]);
+    join(&alice, &bob, &ws, "member");
+    confirm(&alice, &bob, &ws);
+    let (vault, pw) = common::workspace_vault_with_login(&alice, &ws, "db");
+    alice
+        .run(&["vault", "share", &vault, "--user", &bob.email])
+        .success();
+    let bob_user = bob.json(&["status"])["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        mailbox_counts(&data, &bob_user),
+        (0, 0, 1),
+        "nothing fetched yet"
+    );
+    // bob's sync opens the grant and acknowledges it; the retention (1 s) then empties it
+    assert_eq!(password_of(&bob, "db"), pw);
+    let mut counts = mailbox_counts(&data, &bob_user);
+    for _ in 0..50 {
+        if counts.1 == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        counts = mailbox_counts(&data, &bob_user);
+    }
+    assert_eq!(
+        counts,
+        (1, 1, 1),
+        "acknowledged, emptied; the identity grant stays"
+    );
+    // the emptied grant is not served and not listed for replication; bob's install, even with
+    // its cache wiped, opens the vault with the identity grant
+    for f in common::files_under(bob.config.path()) {
+        if f.file_name().is_some_and(|n| n == "cache.bin") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    assert_eq!(password_of(&bob, "db"), pw);
+    let synced = alice.json(&["sync"]);
+    assert_eq!(synced["replicated"], 0, "{synced}");
+}

@@ -20,7 +20,7 @@ use coffer_crypto::item::{SealedItem, open_item};
 use coffer_crypto::manifest::{Manifest, ManifestEntry, check_items, verify_manifest};
 use coffer_crypto::{CryptoError, DeviceCertificate, Grant, PublicKeys, SymmetricKey};
 use coffer_proto::vault::{
-    GrantRecipient, SYNC_ITEM_DELETED, SYNC_ITEM_HEADER_LEN, SYNC_MAX_FRAME, SyncEnd,
+    AckedGrant, GrantRecipient, SYNC_ITEM_DELETED, SYNC_ITEM_HEADER_LEN, SYNC_MAX_FRAME, SyncEnd,
     SyncFrameKind, SyncVault, VAULT_RECORD_ITEM,
 };
 use coffer_proto::{ItemId, UserId, VaultId};
@@ -485,6 +485,7 @@ pub(crate) struct StreamApplier<'a> {
     pins: crate::peers::PeerPins,
     rotation_due: Vec<VaultId>,
     waiting: Vec<VaultId>,
+    acks: Vec<AckedGrant>,
     current: Option<(Box<SyncVault>, Vec<ItemFrame>)>,
     first_err: Option<ClientError>,
     changed: usize,
@@ -508,6 +509,7 @@ impl<'a> StreamApplier<'a> {
             pins,
             rotation_due: Vec::new(),
             waiting: Vec::new(),
+            acks: Vec::new(),
             current: None,
             first_err: None,
             changed: 0,
@@ -555,16 +557,25 @@ impl<'a> StreamApplier<'a> {
             self.waiting.push(sv.vault_id);
             return;
         }
-        match apply_vault(
-            self.work.vaults.get(&key),
-            &sv,
-            &frames,
-            self.keys,
-            self.identity,
-            &peers,
-        ) {
+        let old = self.work.vaults.get(&key);
+        let newly_granted: Vec<u32> = sv
+            .grants
+            .iter()
+            .filter(|g| g.recipient == GrantRecipient::Device(self.keys.device_id))
+            .filter(|g| !old.is_some_and(|o| o.keys.contains_key(&g.epoch)))
+            .map(|g| g.epoch)
+            .collect();
+        match apply_vault(old, &sv, &frames, self.keys, self.identity, &peers) {
             Ok(v) => {
                 self.changed += frames.len();
+                for epoch in newly_granted {
+                    if v.keys.contains_key(&epoch) {
+                        self.acks.push(AckedGrant {
+                            vault_id: sv.vault_id,
+                            epoch,
+                        });
+                    }
+                }
                 self.work.vaults.insert(key, v);
             }
             Err(e) => {
@@ -633,6 +644,7 @@ impl<'a> StreamApplier<'a> {
             pins: self.pins,
             rotation_due: self.rotation_due,
             waiting: self.waiting,
+            acks: self.acks,
         })
     }
 }
@@ -646,6 +658,8 @@ pub(crate) struct Applied {
     pub(crate) rotation_due: Vec<VaultId>,
     /// Vaults this member has no key of the current epoch for (nothing granted yet).
     pub(crate) waiting: Vec<VaultId>,
+    /// Grants to this device opened for the first time (to acknowledge).
+    pub(crate) acks: Vec<AckedGrant>,
 }
 
 #[cfg(test)]

@@ -394,6 +394,7 @@ impl Client {
             pins,
             rotation_due,
             waiting,
+            acks,
         } = applier.finish()?;
         if pins != pins_before {
             pins.save(self.profile())?;
@@ -409,6 +410,17 @@ impl Client {
         }
         *state = work;
         self.set_offline_notice(None);
+        // The keys are in the cache now: acknowledge the device grants they came in (the
+        // server empties them after its retention window; the identity grants stay). A failed
+        // acknowledgement only keeps the grant on the server.
+        if !acks.is_empty() {
+            let _ = self
+                .post::<_, coffer_proto::vault::AckGrantsResponse>(
+                    "v1/grants/ack",
+                    &coffer_proto::vault::AckGrantsRequest { grants: acks },
+                )
+                .await;
+        }
         match first_err {
             Some(e) => Err(e),
             None => Ok(SyncReport {

@@ -38,6 +38,7 @@ impl Srv {
             log_format: LogFormat::Text,
             revisions_kept: coffer_server::config::DEFAULT_REVISIONS_KEPT,
             max_attachment_size: coffer_server::config::DEFAULT_MAX_ATTACHMENT_SIZE,
+            grant_retention: coffer_server::config::DEFAULT_GRANT_RETENTION,
         };
         let state = coffer_server::startup::open_state_with(&config, ThrottleConfig::default())
             .await

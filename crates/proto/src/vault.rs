@@ -640,3 +640,29 @@ pub struct ItemShareInfo {
     /// The user it is shared with.
     pub user_id: crate::UserId,
 }
+
+/// One acknowledged grant: the caller's device holds the key of `epoch` of `vault_id`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AckedGrant {
+    /// The vault.
+    pub vault_id: VaultId,
+    /// The key epoch.
+    pub epoch: u32,
+}
+
+/// `POST /v1/grants/ack` (protocol.md §18.3a).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AckGrantsRequest {
+    /// The grants to the calling device now held (at most 10,000).
+    pub grants: Vec<AckedGrant>,
+}
+
+/// Answer to [`AckGrantsRequest`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AckGrantsResponse {
+    /// How many were newly acknowledged.
+    pub acknowledged: u64,
+}

@@ -106,6 +106,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sharing::share, sharing::unshare))
         .routes(routes!(sharing::add_grants))
         .routes(routes!(sharing::replications))
+        .routes(routes!(sharing::ack))
         .routes(routes!(item_shares::share, item_shares::unshare))
         .routes(routes!(item_shares::list))
         .routes(routes!(item_shares::shared_with_me))

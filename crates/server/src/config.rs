@@ -24,6 +24,8 @@ pub const DEFAULT_DATA_KEY_ROTATION: Duration = Duration::from_secs(30 * 24 * 36
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default number of revisions kept per item.
 pub const DEFAULT_REVISIONS_KEPT: u32 = 50;
+/// Default retention of acknowledged device grants: 30 days.
+pub const DEFAULT_GRANT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Default largest attachment: 4 GiB.
 pub const DEFAULT_MAX_ATTACHMENT_SIZE: u64 = 4 << 30;
 
@@ -78,6 +80,10 @@ pub struct ServerArgs {
     /// [env: COFFER_MAX_ATTACHMENT_SIZE; default: 4G]. Larger uploads get `413`.
     #[arg(long, value_name = "SIZE")]
     pub max_attachment_size: Option<String>,
+    /// How long a device grant stays on the server after its device acknowledged it, e.g.
+    /// `30d` (protocol.md §18.3a) [env: COFFER_GRANT_RETENTION; default: 30d].
+    #[arg(long, value_name = "DURATION")]
+    pub grant_retention: Option<String>,
 }
 
 /// How log lines are written (to stderr).
@@ -107,6 +113,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     revisions_kept: Option<u32>,
     max_attachment_size: Option<String>,
+    grant_retention: Option<String>,
 }
 
 /// A database URL whose `Debug` hides the password.
@@ -183,6 +190,8 @@ pub struct Config {
     pub revisions_kept: u32,
     /// Largest attachment accepted, in bytes.
     pub max_attachment_size: u64,
+    /// Retention of acknowledged device grants.
+    pub grant_retention: Duration,
 }
 
 impl Config {
@@ -319,6 +328,17 @@ impl Config {
                 .ok_or_else(|| config_err(format!("max attachment size: not a size: {v}")))?,
             None => DEFAULT_MAX_ATTACHMENT_SIZE,
         };
+        let grant_retention = match args
+            .grant_retention
+            .clone()
+            .or_else(|| env_s("COFFER_GRANT_RETENTION"))
+            .or(file.grant_retention)
+        {
+            Some(v) => parse_duration(&v)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| config_err(format!("grant retention: not a duration: {v}")))?,
+            None => DEFAULT_GRANT_RETENTION,
+        };
         Ok(Self {
             data_dir,
             listen,
@@ -331,6 +351,7 @@ impl Config {
             log_format,
             revisions_kept,
             max_attachment_size,
+            grant_retention,
         })
     }
 

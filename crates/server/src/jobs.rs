@@ -1,6 +1,7 @@
 //! Background work: the data-key rotation job (rotate when the current key is older than the
 //! configured period, re-wrap values and attachment segments under older keys in batches,
-//! retire keys nothing uses any more) and housekeeping (purging expired sessions). [`rotate_data_key`] and
+//! retire keys nothing uses any more) and housekeeping (purging expired sessions, emptying
+//! acknowledged device grants after their retention window). [`rotate_data_key`] and
 //! [`rewrap_and_retire`] are also what the offline `coffer server rotate-data-key` runs.
 
 use std::time::Duration;
@@ -197,20 +198,37 @@ pub fn spawn_rotation(state: AppState, period: Duration) {
     });
 }
 
-/// Starts housekeeping: expired sessions are purged every hour.
-pub fn spawn_housekeeping(state: AppState) {
+/// Starts housekeeping: expired sessions are purged every hour, and acknowledged device grants
+/// older than `grant_retention` are emptied as often as the retention allows (at most hourly,
+/// at least every second).
+pub fn spawn_housekeeping(state: AppState, grant_retention: Duration) {
+    let period = grant_retention.clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    let retention = i64::try_from(grant_retention.as_secs()).unwrap_or(i64::MAX / 2);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        let mut tick = tokio::time::interval(period);
+        let mut last_sessions: Option<tokio::time::Instant> = None;
         loop {
             tick.tick().await;
+            if last_sessions.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                last_sessions = Some(tokio::time::Instant::now());
+                match state
+                    .main
+                    .purge_expired_sessions(now() - 86_400, None)
+                    .await
+                {
+                    Ok(n) if n > 0 => tracing::info!(sessions = n, "purged expired sessions"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "purge expired sessions"),
+                }
+            }
             match state
                 .main
-                .purge_expired_sessions(now() - 86_400, None)
+                .purge_acked_device_grants(now().saturating_sub(retention))
                 .await
             {
-                Ok(n) if n > 0 => tracing::info!(sessions = n, "purged expired sessions"),
+                Ok(n) if n > 0 => tracing::info!(grants = n, "emptied acknowledged device grants"),
                 Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "purge expired sessions"),
+                Err(e) => tracing::error!(error = %e, "purge acknowledged device grants"),
             }
         }
     });

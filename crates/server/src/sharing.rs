@@ -16,8 +16,9 @@ use coffer_crypto::grant::Grant;
 use coffer_crypto::identity::PublicKeys;
 use coffer_proto::api::B64;
 use coffer_proto::vault::{
-    AddGrantsRequest, GrantRecipient, PendingReplication, RotateVaultRequest, RotateVaultResponse,
-    ShareVaultRequest, VaultGrant, VaultMemberInfo, VaultRole,
+    AckGrantsRequest, AckGrantsResponse, AddGrantsRequest, GrantRecipient, PendingReplication,
+    RotateVaultRequest, RotateVaultResponse, ShareVaultRequest, VaultGrant, VaultMemberInfo,
+    VaultRole,
 };
 use coffer_proto::{DeviceState, UserId, VaultId};
 use coffer_store::{Device, NewGrant, RotatedItem, StoreError, Vault, VaultRotation};
@@ -310,6 +311,34 @@ pub async fn rotate(
 /// rotation, the new one), is sealed to the registered key of its recipient, the recipient is
 /// a member of the vault (or `newcomer`), or a trusted device of one, and the signer is a
 /// device of the caller.
+/// Most grants one acknowledgement may name.
+pub const ACK_MAX: usize = 10_000;
+
+/// `POST /v1/grants/ack`: the calling device acknowledges grants addressed to it (it holds
+/// those keys); they are emptied after the retention window (protocol.md §18.3a).
+#[utoipa::path(post, path = "/v1/grants/ack", tag = "sharing",
+    request_body = AckGrantsRequest,
+    responses((status = 200, body = AckGrantsResponse),
+              (status = 400, body = coffer_proto::ApiError)), security(("bearer" = [])))]
+pub async fn ack(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<AckGrantsRequest>,
+) -> ApiResult<Json<AckGrantsResponse>> {
+    trusted_device(&state, &caller).await?;
+    if req.grants.len() > ACK_MAX {
+        return Err(ServerError::BadRequest(format!(
+            "grants: at most {ACK_MAX} per acknowledgement"
+        )));
+    }
+    let pairs: Vec<(VaultId, u32)> = req.grants.iter().map(|g| (g.vault_id, g.epoch)).collect();
+    let acknowledged = state
+        .main
+        .ack_device_grants(caller.device_id, &pairs)
+        .await?;
+    Ok(Json(AckGrantsResponse { acknowledged }))
+}
+
 async fn check_grants(
     state: &AppState,
     caller: &Caller,

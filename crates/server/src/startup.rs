@@ -188,7 +188,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     if let Some(period) = config.data_key_rotation {
         crate::jobs::spawn_rotation(state.clone(), period);
     }
-    crate::jobs::spawn_housekeeping(state.clone());
+    crate::jobs::spawn_housekeeping(state.clone(), config.grant_retention);
     let app = crate::app::router(state.clone());
     bound.serve(app, crate::serve::shutdown_signal()).await?;
     state.main.close().await;

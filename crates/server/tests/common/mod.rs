@@ -72,6 +72,7 @@ pub fn config_for(dir: &std::path::Path) -> Config {
         log_format: LogFormat::Text,
         revisions_kept: coffer_server::config::DEFAULT_REVISIONS_KEPT,
         max_attachment_size: coffer_server::config::DEFAULT_MAX_ATTACHMENT_SIZE,
+        grant_retention: coffer_server::config::DEFAULT_GRANT_RETENTION,
     }
 }
 

@@ -456,7 +456,8 @@ pub(super) async fn insert_grant(
          signer_key, signer_device, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (vault_id, epoch, recipient_kind, recipient_id) DO UPDATE SET \
          grant_bytes = excluded.grant_bytes, signer_key = excluded.signer_key, \
-         signer_device = excluded.signer_device, created_at = excluded.created_at",
+         signer_device = excluded.signer_device, created_at = excluded.created_at, \
+         acked_at = NULL",
     )
     .bind(vault.to_string())
     .bind(i64::from(g.epoch))
@@ -527,6 +528,7 @@ async fn grants_for_on(
 ) -> Result<Vec<StoredGrant>, StoreError> {
     let found = sqlx::query(
         "SELECT * FROM vault_grants WHERE vault_id = $1 AND \
+         length(grant_bytes) > 0 AND \
          ((recipient_kind = 'device' AND recipient_id = $2) OR \
           (recipient_kind = 'user' AND recipient_id = $3)) \
          ORDER BY epoch, recipient_kind, recipient_id",
@@ -981,6 +983,50 @@ impl MainStore {
         .await?
         .ok_or(StoreError::NotFound)?;
         item_from_row(&row)
+    }
+
+    /// Acknowledges the grants to `device` of these (vault, epoch) pairs: the device holds
+    /// those keys now (protocol.md §18.3a). Returns how many were newly acknowledged.
+    pub async fn ack_device_grants(
+        &self,
+        device: DeviceId,
+        grants: &[(VaultId, u32)],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let t = now();
+        let mut n = 0;
+        for (vault, epoch) in grants {
+            let done = sqlx::query(
+                "UPDATE vault_grants SET acked_at = $4 WHERE vault_id = $1 AND epoch = $2 AND \
+                 recipient_kind = 'device' AND recipient_id = $3 AND acked_at IS NULL",
+            )
+            .bind(vault.to_string())
+            .bind(i64::from(*epoch))
+            .bind(device.to_string())
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+            n += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Empties device grants acknowledged before `acked_before` (the retention window ended):
+    /// the bytes go, the row stays so the device is not listed for replication again. Grants
+    /// to identities are kept. Returns how many were emptied.
+    pub async fn purge_acked_device_grants(&self, acked_before: i64) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE vault_grants SET grant_bytes = $1 WHERE recipient_kind = 'device' AND \
+             acked_at IS NOT NULL AND acked_at < $2 AND length(grant_bytes) > 0",
+        )
+        .bind(Vec::<u8>::new())
+        .bind(acked_before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     /// The kept revisions of an item, newest first (empty if it never existed).

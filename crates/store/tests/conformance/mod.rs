@@ -97,6 +97,7 @@ pub(crate) fn cases() -> Vec<(&'static str, Case)> {
         ("sharing", |e| Box::pin(sharing::sharing(e))),
         ("password_resets", |e| Box::pin(resets::password_resets(e))),
         ("item_shares", |e| Box::pin(sharing::item_shares(e))),
+        ("grant_mailbox", |e| Box::pin(sharing::grant_mailbox(e))),
         ("sigkill_loses_no_acknowledged_write", |e| {
             Box::pin(crash::sigkill(e))
         }),

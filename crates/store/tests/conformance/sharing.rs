@@ -396,3 +396,67 @@ pub(crate) async fn item_shares(env: Env) {
     let r = main.unshare_item(vault, item, bob.id, None).await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
 }
+
+/// The grant mailbox (protocol.md §18.3a): only the addressed device's grants are acknowledged,
+/// only acknowledged device grants older than the cut-off are emptied, identity grants never;
+/// an emptied grant is not served and its device is not listed for replication.
+pub(crate) async fn grant_mailbox(env: Env) {
+    let main = env.main().await;
+    let owner = make_user(&main, "owner@mailbox.test").await;
+    let (vault, _) = new_vault(&main, owner.id).await;
+    let dev = trusted_device(&main, owner.id).await;
+    let other = trusted_device(&main, owner.id).await;
+    main.add_vault_grants(
+        vault,
+        &[
+            grant(GrantRecipient::Device(dev), 1),
+            grant(GrantRecipient::Device(other), 1),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        main.ack_device_grants(dev, &[(vault, 1), (vault, 7)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        main.ack_device_grants(dev, &[(vault, 1)]).await.unwrap(),
+        0,
+        "once"
+    );
+    // a cut-off before the acknowledgement empties nothing
+    assert_eq!(main.purge_acked_device_grants(0).await.unwrap(), 0);
+    assert_eq!(
+        main.purge_acked_device_grants(i64::MAX / 2).await.unwrap(),
+        1,
+        "only the acknowledged device grant"
+    );
+    let served = grants_of(&main, vault, dev, owner.id).await;
+    assert!(
+        served
+            .iter()
+            .all(|g| g.recipient != GrantRecipient::Device(dev)),
+        "an emptied grant is not served: {served:?}"
+    );
+    assert!(
+        served
+            .iter()
+            .any(|g| g.recipient == GrantRecipient::User(owner.id)),
+        "the identity grant stays"
+    );
+    assert_eq!(grants_of(&main, vault, other, owner.id).await.len(), 2);
+    let pending = main.pending_replications(owner.id).await.unwrap();
+    assert!(
+        pending.iter().all(|p| p.device_id != Some(dev)),
+        "{pending:?}"
+    );
+    // a re-issued grant is new mail
+    main.add_vault_grants(vault, &[grant(GrantRecipient::Device(dev), 1)], None)
+        .await
+        .unwrap();
+    assert_eq!(grants_of(&main, vault, dev, owner.id).await.len(), 2);
+    assert_eq!(main.ack_device_grants(dev, &[(vault, 1)]).await.unwrap(), 1);
+}

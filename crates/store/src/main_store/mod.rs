@@ -13,6 +13,7 @@ mod recovery;
 mod secrets;
 mod sessions;
 mod sharing;
+mod teams;
 mod users;
 mod vaults;
 mod workspaces;
@@ -25,6 +26,7 @@ pub use recovery::{NewRecoveryKey, RecoveryGrantRow, RecoveryKey};
 pub use secrets::{DataKey, DataKeyState, ServerSecret};
 pub use sessions::{NewSession, Session, SessionRevocation};
 pub use sharing::{Replication, RotatedItem, VaultMember, VaultRotation};
+pub use teams::{AccessRequest, NewTeam, Team, TeamMember, TeamShare, TeamSummary, TeamVault};
 pub use users::{Credentials, MfaSettings, NewUser, User};
 pub use vaults::{
     Attachment, ITEM_PAGE_MAX, ItemRow, ItemSelection, ItemWrite, ItemWritten, NewGrant, NewVault,

@@ -10,6 +10,7 @@ mod crash;
 mod entities;
 mod recovery;
 mod sharing;
+mod teams;
 mod values;
 mod vaults;
 
@@ -94,6 +95,7 @@ pub(crate) fn cases() -> Vec<(&'static str, Case)> {
         ("blob_segments", |e| Box::pin(vaults::blob_segments(e))),
         ("recovery_keys", |e| Box::pin(recovery::recovery_keys(e))),
         ("sharing", |e| Box::pin(sharing::sharing(e))),
+        ("teams", |e| Box::pin(teams::teams(e))),
         ("sigkill_loses_no_acknowledged_write", |e| {
             Box::pin(crash::sigkill(e))
         }),

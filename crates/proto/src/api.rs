@@ -480,8 +480,8 @@ mod schema {
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
     use crate::{
-        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, ItemId, RecoveryId, Role, SessionId,
-        UserId, VaultId, WorkspaceId,
+        AccessRequestId, AccessRequestState, ApiError, DeviceId, DeviceState, ErrorCode, InviteId,
+        ItemId, RecoveryId, Role, SessionId, TeamId, UserId, VaultId, WorkspaceId,
     };
 
     fn string_schema(
@@ -524,7 +524,9 @@ mod schema {
         InviteId,
         VaultId,
         ItemId,
-        RecoveryId
+        RecoveryId,
+        TeamId,
+        AccessRequestId
     );
 
     impl utoipa::PartialSchema for Role {
@@ -548,6 +550,17 @@ mod schema {
         }
     }
     impl utoipa::ToSchema for DeviceState {}
+
+    impl utoipa::PartialSchema for AccessRequestState {
+        fn schema() -> RefOr<Schema> {
+            string_schema(
+                None,
+                Some(AccessRequestState::ALL.iter().map(|s| s.as_str()).collect()),
+                "An access request's state",
+            )
+        }
+    }
+    impl utoipa::ToSchema for AccessRequestState {}
 
     impl utoipa::PartialSchema for ErrorCode {
         fn schema() -> RefOr<Schema> {

@@ -22,7 +22,7 @@ use crate::extract::Json;
 use crate::state::AppState;
 use crate::{
     attachments, audit, auth, devices, items, metrics, mfa, recovery, session, sharing, sync,
-    vaults, workspaces,
+    teams, vaults, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -103,6 +103,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sharing::share, sharing::unshare))
         .routes(routes!(sharing::add_grants))
         .routes(routes!(sharing::replications))
+        .routes(routes!(teams::create, teams::list))
+        .routes(routes!(teams::show))
+        .routes(routes!(teams::add_member, teams::remove_member))
+        .routes(routes!(teams::link))
+        .routes(routes!(teams::requests))
+        .routes(routes!(teams::deny))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(sharing::rotate))

@@ -41,6 +41,9 @@ pub enum Action {
     CreateVault,
     /// Confirm a member: store an attestation of their identity key (owner, admin).
     ConfirmMember,
+    /// Create teams and add or remove their members (owner, admin). Linking a team to a vault
+    /// and deciding its access requests are vault-manager actions, checked by the handlers.
+    ManageTeams,
 }
 
 /// Refusal by the policy.
@@ -71,7 +74,9 @@ pub fn authorize(actor: Role, action: Action) -> Result<(), Denied> {
     let r = rank(actor);
     let allowed = match action {
         Action::ReadWorkspace => r >= rank(Role::Member),
-        Action::SetPolicy | Action::ReadAudit | Action::ConfirmMember => r >= rank(Role::Admin),
+        Action::SetPolicy | Action::ReadAudit | Action::ConfirmMember | Action::ManageTeams => {
+            r >= rank(Role::Admin)
+        }
         Action::Invite { role } | Action::RemoveMember { target: role } => {
             if role == Role::Owner {
                 actor == Role::Owner
@@ -153,12 +158,13 @@ mod tests {
         (Action::Leave,                          [Y, Y, Y, Y, Y]),
         (Action::CreateVault,                    [Y, Y, Y, X, X]),
         (Action::ConfirmMember,                  [Y, Y, X, X, X]),
+        (Action::ManageTeams,                    [Y, Y, X, X, X]),
     ];
 
     #[test]
     fn full_role_action_table() {
         let roles = [O, A, D, M, N];
-        assert_eq!(TABLE.len(), 1 + 5 + 25 + 5 + 3 + 1 + 1);
+        assert_eq!(TABLE.len(), 1 + 5 + 25 + 5 + 3 + 1 + 1 + 1);
         for (action, expected) in TABLE {
             for (role, want) in roles.iter().zip(expected) {
                 let got = authorize(*role, *action).is_ok();

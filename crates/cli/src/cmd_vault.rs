@@ -40,13 +40,23 @@ pub(crate) enum VaultCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Share a workspace vault with a confirmed member (or change their role).
+    /// Share a workspace vault with confirmed members (or change their role), or with every
+    /// member of a team (`--team`: later team members get access requests).
     Share {
         /// The vault (name, id or unique prefix).
         vault: String,
         /// The member's email (repeat for several members: one sync and one trust check).
-        #[arg(long, value_name = "EMAIL", required = true)]
+        #[arg(
+            long,
+            value_name = "EMAIL",
+            required_unless_present = "team",
+            conflicts_with = "team"
+        )]
         user: Vec<String>,
+        /// A team of the vault's workspace: share with each of its members (all confirmed, or
+        /// nothing is sent) and link the team to the vault.
+        #[arg(long, value_name = "TEAM")]
+        team: Option<String>,
         /// Their role in the vault.
         #[arg(long, default_value = "viewer", value_parser = ["viewer", "editor", "manager"])]
         role: String,
@@ -119,7 +129,39 @@ pub(crate) async fn run(
                 &format!("vault \"{vault}\" deleted"),
             )?;
         }
-        VaultCommand::Share { vault, user, role } => {
+        VaultCommand::Share {
+            vault,
+            team: Some(team),
+            role,
+            ..
+        } => {
+            let role: coffer_proto::vault::VaultRole = role.parse()?;
+            let r = client.vault_share_team(&vault, &team, role).await?;
+            let shared: Vec<serde_json::Value> = r
+                .shared
+                .iter()
+                .map(|(id, email, devices, grants)| {
+                    json!({"user": email, "user_id": id, "devices": devices, "grants": grants})
+                })
+                .collect();
+            out.message(
+                &json!({"vault": vault, "team": team, "team_id": r.team_id,
+                        "role": role.as_str(), "shared": shared, "requests": r.requests}),
+                &format!(
+                    "shared vault \"{vault}\" with team \"{team}\" as {role}: {} member(s) \
+                     given access now{}",
+                    r.shared.len(),
+                    if r.requests > 0 {
+                        format!(", {} access request(s) opened", r.requests)
+                    } else {
+                        String::new()
+                    }
+                ),
+            )?;
+        }
+        VaultCommand::Share {
+            vault, user, role, ..
+        } => {
             let role: coffer_proto::vault::VaultRole = role.parse()?;
             let emails: Vec<&str> = user.iter().map(String::as_str).collect();
             let reports = client.vault_share_many(&vault, &emails, role).await?;

@@ -18,6 +18,9 @@
 //!   session list | session revoke ID
 //!   audit list --workspace NAME [--after SEQ] [--limit N] | audit verify
 //!   vault create NAME [--workspace W] [--description D] | list | rename VAULT NEW | delete VAULT [--yes]
+//!   vault share VAULT (--user EMAIL… | --team TEAM) [--role R] | unshare VAULT --user EMAIL | members VAULT | rotate VAULT
+//!   team create NAME [--workspace W] | add TEAM --user EMAIL | remove TEAM --user EMAIL | list | show TEAM
+//!   access list | approve ID|--all | deny ID
 //!   item create --vault V --type T --name N [VALUES] | get ITEM [--field F] [--reveal]
 //!   item edit ITEM [VALUES] [--remove-url U] [--remove-field F] [--remove-tag T] | delete ITEM [--yes]
 //!   item list [--vault V] [--search TEXT] | history ITEM | restore ITEM --revision N
@@ -31,10 +34,12 @@
 //!
 //! `--server` and `--profile` also come from `COFFER_SERVER` and `COFFER_PROFILE`.
 
+mod cmd_access;
 mod cmd_attach;
 mod cmd_generate;
 mod cmd_item;
 mod cmd_recovery;
+mod cmd_team;
 mod cmd_totp;
 mod cmd_vault;
 mod input;
@@ -117,6 +122,12 @@ enum Command {
     /// Vaults: create, list, rename, delete, share, unshare, members, rotate.
     #[command(subcommand)]
     Vault(cmd_vault::VaultCommand),
+    /// Teams of a workspace: create, add, remove, list, show.
+    #[command(subcommand)]
+    Team(cmd_team::TeamCommand),
+    /// Access requests of the vaults you manage: list, approve, deny.
+    #[command(subcommand)]
+    Access(cmd_access::AccessCommand),
     /// Items: create, get, edit, delete, list, history, restore.
     #[command(subcommand)]
     Item(cmd_item::ItemCommand),
@@ -561,6 +572,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Generate(a) => cmd_generate::run(&out, cli.json, &a)?,
         Command::Vault(cmd) => cmd_vault::run(&out, cli.json, &mut open()?, cmd).await?,
+        Command::Team(cmd) => cmd_team::run(&out, cli.json, &mut open()?, cmd).await?,
+        Command::Access(cmd) => cmd_access::run(&out, cli.json, &mut open()?, cmd).await?,
         Command::Item(cmd) => cmd_item::run(&out, cli.json, &mut stdin, &mut open()?, cmd).await?,
         Command::Totp(a) => cmd_totp::run(&out, &mut open()?, a).await?,
         Command::Attach(cmd) => cmd_attach::run(&out, cli.json, &mut open()?, cmd).await?,

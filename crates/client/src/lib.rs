@@ -14,6 +14,7 @@
 //! - [`model`]: the item model (login, note, secret, card, identity) and its sealed fields;
 //! - [`vaults`], [`sync`], [`cache`]: local vaults and items, the verified sync stream and the
 //!   encrypted offline cache;
+//! - [`teams`]: teams, sharing a vault with a team, access requests (approve, deny);
 //! - [`ksf`]: the Argon2id floor the client enforces whatever the server says;
 //! - [`http`]: the JSON transport and the uniform error body;
 //! - [`ClientError`]: one error type; server refusals keep the server's stable code.
@@ -43,6 +44,7 @@ pub mod profile;
 pub mod recovery;
 pub mod sharing;
 pub mod sync;
+pub mod teams;
 pub mod trust;
 pub mod unlock;
 pub mod vaults;
@@ -55,6 +57,7 @@ pub use model::{AttachmentRef, Card, CustomField, Identity, ItemData, ItemType};
 pub use profile::{DEFAULT_PROFILE, Profile};
 pub use recovery::{RecoveryCreated, RecoveryEntry, Restored};
 pub use sync::SyncReport;
+pub use teams::{AccessRequestView, Approved, TeamEntry, TeamShareReport, TeamView};
 pub use trust::{Approval, MemberIdentity, PendingDevice};
 pub use unlock::Keys;
 pub use vaults::{HistoryEntry, Item, ItemSummary, VaultSummary};

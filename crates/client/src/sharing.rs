@@ -52,6 +52,17 @@ pub struct ShareReport {
     pub grants: usize,
 }
 
+/// One member's share, trust-checked and sealed, not sent yet.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedShare {
+    /// The recipient.
+    pub(crate) user: UserId,
+    /// Their certified devices that get grants.
+    pub(crate) devices: usize,
+    /// The grants (identity and devices, every epoch held).
+    pub(crate) grants: Vec<VaultGrant>,
+}
+
 /// A member of a vault as this device sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultMemberView {
@@ -65,14 +76,14 @@ pub struct VaultMemberView {
     pub trusted: bool,
 }
 
-fn vault_of<'s>(state: &'s CacheState, vk: &[u8; 16]) -> Result<&'s CachedVault> {
+pub(crate) fn vault_of<'s>(state: &'s CacheState, vk: &[u8; 16]) -> Result<&'s CachedVault> {
     state.vaults.get(vk).ok_or_else(|| ClientError::NotFound {
         kind: "vault",
         name: uuid_of(vk).to_string(),
     })
 }
 
-fn find_vault(state: &CacheState, vault: &str) -> Result<[u8; 16]> {
+pub(crate) fn find_vault(state: &CacheState, vault: &str) -> Result<[u8; 16]> {
     let candidates: Vec<(String, String, [u8; 16])> = state
         .vaults
         .values()
@@ -199,7 +210,42 @@ impl Client {
     ) -> Result<Vec<ShareReport>> {
         let (ctx, state) = self.write_state().await?;
         let vk = find_vault(&state, vault)?;
+        let planned = self.plan_shares(&ctx, &state, vk, emails).await?;
         let v = vault_of(&state, &vk)?;
+        let mut out = Vec::with_capacity(planned.len());
+        for p in planned {
+            let n = p.grants.len();
+            self.put(
+                &format!("v1/vaults/{}/members/{}", v.id, p.user),
+                &ShareVaultRequest {
+                    role,
+                    grants: p.grants,
+                    request_id: None,
+                },
+            )
+            .await?;
+            out.push(ShareReport {
+                user_id: p.user,
+                role,
+                devices: p.devices,
+                grants: n,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Seals the keys of vault `vk` (every epoch this device holds) for each of `who` (emails or
+    /// user ids of workspace members), with one read of the members and one trust decision.
+    /// Nothing is sent; any member whose identity this device does not trust fails the whole
+    /// plan with the loud error of [`TrustSet::require`]. Only a manager of the vault may plan.
+    pub(crate) async fn plan_shares(
+        &self,
+        ctx: &Ctx,
+        state: &CacheState,
+        vk: [u8; 16],
+        who: &[&str],
+    ) -> Result<Vec<PlannedShare>> {
+        let v = vault_of(state, &vk)?;
         let ws = v.workspace.ok_or_else(|| {
             ClientError::Invalid(
                 "a personal vault cannot be shared: create the vault in a workspace".into(),
@@ -221,32 +267,21 @@ impl Client {
             }
             set
         };
-        let mut planned = Vec::with_capacity(emails.len());
-        for email in emails {
+        let mut planned = Vec::with_capacity(who.len());
+        for email in who {
             let m = member_by_email(&members, email)?;
             let recipients = self.recipients_of(&trust, m.user_id, &m.email).await?;
             let mut grants = Vec::new();
             for (epoch, key) in &v.keys {
-                grants.extend(seal_to(&ctx, v, *epoch, key, &recipients)?);
+                grants.extend(seal_to(ctx, v, *epoch, key, &recipients)?);
             }
-            planned.push((m.user_id, recipients.len() - 1, grants));
-        }
-        let mut out = Vec::with_capacity(planned.len());
-        for (user, devices, grants) in planned {
-            let n = grants.len();
-            self.put(
-                &format!("v1/vaults/{}/members/{user}", v.id),
-                &ShareVaultRequest { role, grants },
-            )
-            .await?;
-            out.push(ShareReport {
-                user_id: user,
-                role,
-                devices,
-                grants: n,
+            planned.push(PlannedShare {
+                user: m.user_id,
+                devices: recipients.len() - 1,
+                grants,
             });
         }
-        Ok(out)
+        Ok(planned)
     }
 
     /// Removes `email` from `vault` and rotates the vault's key at once.
@@ -272,7 +307,7 @@ impl Client {
         self.rotate_in(&ctx, &mut state, vk).await
     }
 
-    async fn vault_member_list(&self, id: VaultId) -> Result<Vec<VaultMemberInfo>> {
+    pub(crate) async fn vault_member_list(&self, id: VaultId) -> Result<Vec<VaultMemberInfo>> {
         self.get(&format!("v1/vaults/{id}/members")).await
     }
 

@@ -562,8 +562,8 @@ mod schema {
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
     use crate::{
-        ApiError, DeviceId, DeviceState, ErrorCode, InviteId, ItemId, RecoveryId, ResetId, Role,
-        SessionId, UserId, VaultId, WorkspaceId,
+        AccessRequestId, AccessRequestState, ApiError, DeviceId, DeviceState, ErrorCode, InviteId,
+        ItemId, RecoveryId, ResetId, Role, SessionId, TeamId, UserId, VaultId, WorkspaceId,
     };
 
     fn string_schema(
@@ -607,7 +607,9 @@ mod schema {
         VaultId,
         ItemId,
         RecoveryId,
-        ResetId
+        ResetId,
+        TeamId,
+        AccessRequestId
     );
 
     impl utoipa::PartialSchema for Role {
@@ -631,6 +633,17 @@ mod schema {
         }
     }
     impl utoipa::ToSchema for DeviceState {}
+
+    impl utoipa::PartialSchema for AccessRequestState {
+        fn schema() -> RefOr<Schema> {
+            string_schema(
+                None,
+                Some(AccessRequestState::ALL.iter().map(|s| s.as_str()).collect()),
+                "An access request's state",
+            )
+        }
+    }
+    impl utoipa::ToSchema for AccessRequestState {}
 
     impl utoipa::PartialSchema for ErrorCode {
         fn schema() -> RefOr<Schema> {

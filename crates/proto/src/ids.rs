@@ -125,6 +125,11 @@ define_id!(
     "team id"
 );
 define_id!(
+    /// A request that a user be given access to a vault through a team (protocol.md §18.5).
+    AccessRequestId,
+    "access request id"
+);
+define_id!(
     /// A service account (a machine identity).
     ServiceAccountId,
     "service account id"

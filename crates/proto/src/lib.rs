@@ -10,13 +10,14 @@ pub mod error;
 pub mod ids;
 pub mod role;
 pub mod state;
+pub mod teams;
 pub mod vault;
 
 pub use error::{ApiError, ErrorCode, ErrorCodeParseError};
 pub use ids::{
-    DeviceId, GrantId, IdParseError, InviteId, ItemId, RecoveryId, ResetId, ServiceAccountId,
-    SessionId, TeamId, UserId, VaultId, WorkspaceId,
+    AccessRequestId, DeviceId, GrantId, IdParseError, InviteId, ItemId, RecoveryId, ResetId,
+    ServiceAccountId, SessionId, TeamId, UserId, VaultId, WorkspaceId,
 };
 pub use role::{Role, RoleParseError};
-pub use state::{DeviceState, InviteState, StateParseError};
+pub use state::{AccessRequestState, DeviceState, InviteState, StateParseError};
 pub use vault::{VaultRole, VaultRoleParseError};

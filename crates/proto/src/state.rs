@@ -1,5 +1,6 @@
-//! Life-cycle states with stable string forms: [`DeviceState`] (`pending|trusted|revoked`) and
-//! [`InviteState`] (`pending|accepted|revoked`).
+//! Life-cycle states with stable string forms: [`DeviceState`] (`pending|trusted|revoked`),
+//! [`InviteState`] (`pending|accepted|revoked`) and [`AccessRequestState`]
+//! (`pending|approved|denied`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -76,6 +77,35 @@ impl InviteState {
     }
 }
 
+/// The state of an access request (a team member's request for a vault, protocol.md §18.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessRequestState {
+    /// Waiting for a vault manager.
+    Pending,
+    /// A manager's device issued the grants; the user is a member of the vault.
+    Approved,
+    /// A manager refused it; nothing was granted.
+    Denied,
+}
+
+impl AccessRequestState {
+    /// Every state.
+    pub const ALL: [AccessRequestState; 3] = [
+        AccessRequestState::Pending,
+        AccessRequestState::Approved,
+        AccessRequestState::Denied,
+    ];
+
+    /// The stable string form: `pending|approved|denied`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AccessRequestState::Pending => "pending",
+            AccessRequestState::Approved => "approved",
+            AccessRequestState::Denied => "denied",
+        }
+    }
+}
+
 /// Implements `Display`, `FromStr` and string serde for a state enum with `ALL` and `as_str`.
 macro_rules! string_enum {
     ($name:ident, $kind:literal, $expected:literal) => {
@@ -117,6 +147,11 @@ macro_rules! string_enum {
 
 string_enum!(DeviceState, "device state", "pending, trusted, revoked");
 string_enum!(InviteState, "invite state", "pending, accepted, revoked");
+string_enum!(
+    AccessRequestState,
+    "access request state",
+    "pending, approved, denied"
+);
 
 #[cfg(test)]
 mod tests {
@@ -131,6 +166,16 @@ mod tests {
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(serde_json::from_str::<DeviceState>(&json).unwrap(), s);
         }
+    }
+
+    #[test]
+    fn access_request_state_forms_are_stable() {
+        let forms: Vec<&str> = AccessRequestState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(forms, ["pending", "approved", "denied"]);
+        for s in AccessRequestState::ALL {
+            assert_eq!(s.to_string().parse::<AccessRequestState>().unwrap(), s);
+        }
+        assert!("granted".parse::<AccessRequestState>().is_err());
     }
 
     #[test]

@@ -522,6 +522,10 @@ pub struct ShareVaultRequest {
     /// Grants to the user and their devices (none when only the role changes).
     #[serde(default)]
     pub grants: Vec<VaultGrant>,
+    /// When the share approves a pending access request (protocol.md §18.5): its id. The
+    /// membership is recorded and the request marked approved in one transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<crate::ids::AccessRequestId>,
 }
 
 /// `POST /v1/vaults/{id}/grants`: grants of existing epochs (replication).

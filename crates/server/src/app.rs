@@ -22,7 +22,7 @@ use crate::extract::Json;
 use crate::state::AppState;
 use crate::{
     attachments, audit, auth, devices, item_shares, items, metrics, mfa, recovery, session,
-    sharing, sync, vaults, workspaces,
+    sharing, sync, teams, vaults, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -110,6 +110,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(item_shares::share, item_shares::unshare))
         .routes(routes!(item_shares::list))
         .routes(routes!(item_shares::shared_with_me))
+        .routes(routes!(teams::create, teams::list))
+        .routes(routes!(teams::show))
+        .routes(routes!(teams::add_member, teams::remove_member))
+        .routes(routes!(teams::link))
+        .routes(routes!(teams::requests))
+        .routes(routes!(teams::deny))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(sharing::rotate))

@@ -20,6 +20,7 @@
 //! - [`mfa`]: TOTP enrolment, verification, recovery codes;
 //! - [`devices`]: devices and the challenge–response release of server shares;
 //! - [`workspaces`]: workspaces, members, invites, policy;
+//! - [`teams`]: teams, their links to vaults, and access requests;
 //! - [`policy`]: the role × action policy function;
 //! - [`vaults`]: local vaults (create, list, delete) and the trusted-device and role checks;
 //! - [`items`]: item writes with conflict checks, revision history;
@@ -56,6 +57,7 @@ pub mod sharing;
 pub mod startup;
 pub mod state;
 pub mod sync;
+pub mod teams;
 pub mod throttle;
 pub mod vaults;
 pub mod workspaces;

@@ -47,6 +47,9 @@ pub enum Action {
         /// That member's role.
         target: Role,
     },
+    /// Create teams and add or remove their members (owner, admin). Linking a team to a vault
+    /// and deciding its access requests are vault-manager actions, checked by the handlers.
+    ManageTeams,
 }
 
 /// Refusal by the policy.
@@ -77,7 +80,9 @@ pub fn authorize(actor: Role, action: Action) -> Result<(), Denied> {
     let r = rank(actor);
     let allowed = match action {
         Action::ReadWorkspace => r >= rank(Role::Member),
-        Action::SetPolicy | Action::ReadAudit | Action::ConfirmMember => r >= rank(Role::Admin),
+        Action::SetPolicy | Action::ReadAudit | Action::ConfirmMember | Action::ManageTeams => {
+            r >= rank(Role::Admin)
+        }
         Action::Invite { role } | Action::RemoveMember { target: role } => {
             if role == Role::Owner {
                 actor == Role::Owner
@@ -167,12 +172,13 @@ mod tests {
         (Action::ResetPassword { target: D },    [Y, Y, X, X, X]),
         (Action::ResetPassword { target: M },    [Y, Y, X, X, X]),
         (Action::ResetPassword { target: N },    [Y, Y, X, X, X]),
+        (Action::ManageTeams,                    [Y, Y, X, X, X]),
     ];
 
     #[test]
     fn full_role_action_table() {
         let roles = [O, A, D, M, N];
-        assert_eq!(TABLE.len(), 1 + 5 + 25 + 5 + 3 + 1 + 1 + 5);
+        assert_eq!(TABLE.len(), 1 + 5 + 25 + 5 + 3 + 1 + 1 + 5 + 1);
         for (action, expected) in TABLE {
             for (role, want) in roles.iter().zip(expected) {
                 let got = authorize(*role, *action).is_ok();

@@ -36,7 +36,7 @@ pub const ROTATE_MAX_BODY: usize = 256 * 1024 * 1024;
 /// Most items one rotation request may carry.
 pub const ROTATE_MAX_ITEMS: usize = 100_000;
 
-fn event_for(caller: &Caller, action: &str, vault: &Vault) -> coffer_store::AuditEvent {
+pub(crate) fn event_for(caller: &Caller, action: &str, vault: &Vault) -> coffer_store::AuditEvent {
     let e = caller.event(action, vault.id.to_string());
     match vault.workspace_id {
         Some(ws) => e.workspace(ws),
@@ -44,7 +44,11 @@ fn event_for(caller: &Caller, action: &str, vault: &Vault) -> coffer_store::Audi
     }
 }
 
-async fn require_manager(state: &AppState, caller: &Caller, vault: VaultId) -> ApiResult<()> {
+pub(crate) async fn require_manager(
+    state: &AppState,
+    caller: &Caller,
+    vault: VaultId,
+) -> ApiResult<()> {
     if vault_role(state, caller, vault).await? != VaultRole::Manager {
         return Err(ServerError::Forbidden(
             "only a manager of the vault may do this",
@@ -81,7 +85,8 @@ pub async fn members(
 
 /// `PUT /v1/vaults/{id}/members/{user_id}`: shares a workspace vault with a member of its
 /// workspace (or changes their role), storing the grants to them in the same transaction
-/// (managers only).
+/// (managers only). With `request_id`, the share approves that pending access request
+/// (protocol.md §18.5): membership and decision are recorded in one transaction.
 #[utoipa::path(put, path = "/v1/vaults/{id}/members/{user_id}", tag = "sharing",
     params(("id" = VaultId, Path, description = "vault id"),
            ("user_id" = UserId, Path, description = "the user to share with")),
@@ -114,6 +119,11 @@ pub async fn share(
         Err(e) => return Err(e.into()),
     }
     let grants = check_grants(&state, &caller, &device, &vault, &req.grants, Some(user)).await?;
+    if let Some(request) = req.request_id {
+        return crate::teams::approve(&state, &caller, &vault, (user, req.role), request, &grants)
+            .await
+            .map(|()| StatusCode::NO_CONTENT);
+    }
     let event = event_for(&caller, "vault.share", &vault).details(serde_json::json!({
         "user": user, "role": req.role.as_str(), "grants": grants.len(),
     }));
@@ -339,7 +349,7 @@ pub async fn ack(
     Ok(Json(AckGrantsResponse { acknowledged }))
 }
 
-async fn check_grants(
+pub(crate) async fn check_grants(
     state: &AppState,
     caller: &Caller,
     device: &Device,

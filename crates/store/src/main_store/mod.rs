@@ -15,6 +15,7 @@ mod resets;
 mod secrets;
 mod sessions;
 mod sharing;
+mod teams;
 mod users;
 mod vaults;
 mod workspaces;
@@ -29,6 +30,7 @@ pub use resets::{NewPasswordReset, PasswordReset, ResetOutcome};
 pub use secrets::{DataKey, DataKeyState, ServerSecret};
 pub use sessions::{NewSession, Session, SessionRevocation};
 pub use sharing::{Replication, RotatedItem, VaultMember, VaultRotation};
+pub use teams::{AccessRequest, NewTeam, Team, TeamMember, TeamShare, TeamSummary, TeamVault};
 pub use users::{Credentials, MfaSettings, NewUser, User};
 pub use vaults::{
     Attachment, ITEM_PAGE_MAX, ItemRow, ItemSelection, ItemWrite, ItemWritten, NewGrant, NewVault,

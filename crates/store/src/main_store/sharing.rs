@@ -186,7 +186,7 @@ impl MainStore {
         }
         sqlx::query(
             "INSERT INTO vault_members (vault_id, user_id, role, added_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (vault_id, user_id) DO UPDATE SET role = excluded.role",
+             ON CONFLICT (vault_id, user_id) DO UPDATE SET role = excluded.role, direct = 1",
         )
         .bind(vault.to_string())
         .bind(user.to_string())
@@ -357,7 +357,7 @@ async fn lock_free_vault_exists(
     row.map(|_| ()).ok_or(StoreError::NotFound)
 }
 
-fn check_epochs(grants: &[super::NewGrant], current: u32) -> Result<(), StoreError> {
+pub(super) fn check_epochs(grants: &[super::NewGrant], current: u32) -> Result<(), StoreError> {
     match grants.iter().find(|g| g.epoch == 0 || g.epoch > current) {
         Some(g) => Err(StoreError::Invalid(format!(
             "a grant of epoch {} (the vault's epochs are 1 to {current})",
@@ -368,7 +368,10 @@ fn check_epochs(grants: &[super::NewGrant], current: u32) -> Result<(), StoreErr
 }
 
 /// `Conflict` unless the vault still has a manager.
-async fn ensure_a_manager(conn: &mut AnyConnection, vault: VaultId) -> Result<(), StoreError> {
+pub(super) async fn ensure_a_manager(
+    conn: &mut AnyConnection,
+    vault: VaultId,
+) -> Result<(), StoreError> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n FROM vault_members WHERE vault_id = $1 AND role = 'manager'",
     )
@@ -385,7 +388,7 @@ async fn ensure_a_manager(conn: &mut AnyConnection, vault: VaultId) -> Result<()
 
 /// Removes `user` from `vault` with every grant to them or their devices and flags the vault
 /// for rotation; false when they were not a member.
-async fn remove_from_vault(
+pub(super) async fn remove_from_vault(
     conn: &mut AnyConnection,
     vault: VaultId,
     user: UserId,

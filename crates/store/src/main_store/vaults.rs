@@ -840,6 +840,8 @@ impl MainStore {
             "DELETE FROM items WHERE vault_id = $1",
             "DELETE FROM vault_grants WHERE vault_id = $1",
             "DELETE FROM vault_members WHERE vault_id = $1",
+            "DELETE FROM access_requests WHERE vault_id = $1",
+            "DELETE FROM team_vaults WHERE vault_id = $1",
         ] {
             sqlx::query(sql).bind(v.clone()).execute(&mut *tx).await?;
         }

@@ -479,6 +479,7 @@ impl MainStore {
         one_row(done.rows_affected())?;
         ensure_an_owner(&mut tx, &ws).await?;
         super::sharing::after_workspace_member_removed(&mut tx, &ws, user).await?;
+        super::teams::after_workspace_member_removed(&mut tx, &ws, user).await?;
         self.finish(tx, audit).await
     }
 

@@ -11,6 +11,7 @@ mod entities;
 mod recovery;
 mod resets;
 mod sharing;
+mod teams;
 mod values;
 mod vaults;
 
@@ -98,6 +99,7 @@ pub(crate) fn cases() -> Vec<(&'static str, Case)> {
         ("password_resets", |e| Box::pin(resets::password_resets(e))),
         ("item_shares", |e| Box::pin(sharing::item_shares(e))),
         ("grant_mailbox", |e| Box::pin(sharing::grant_mailbox(e))),
+        ("teams", |e| Box::pin(teams::teams(e))),
         ("sigkill_loses_no_acknowledged_write", |e| {
             Box::pin(crash::sigkill(e))
         }),

@@ -41,6 +41,7 @@ pub mod peers;
 pub mod profile;
 pub mod recovery;
 pub mod sharing;
+pub mod statements;
 pub mod sync;
 pub mod trust;
 pub mod unlock;

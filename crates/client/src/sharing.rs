@@ -21,6 +21,7 @@ use coffer_crypto::item::{
     wrap_file_key,
 };
 use coffer_crypto::manifest::{Manifest, ManifestBody, ManifestEntry};
+use coffer_crypto::statement::RoleStatement;
 use coffer_crypto::{DeviceCertificate, Envelope, PublicKeys, SymmetricKey, seal_grant};
 use coffer_proto::api::{B64, MemberInfo};
 use coffer_proto::vault::{
@@ -221,14 +222,34 @@ impl Client {
             for (epoch, key) in &v.keys {
                 grants.extend(seal_to(&ctx, v, *epoch, key, &recipients)?);
             }
-            planned.push((m.user_id, recipients.len() - 1, grants));
+            // The role, signed by this user's identity for the member's trusted identity
+            // (protocol.md §18.6): other members accept the member's writes only with it.
+            let statement = RoleStatement::issue(
+                &ctx.keys.identity,
+                *ctx.keys.user_id.as_uuid().as_bytes(),
+                vk,
+                *m.user_id.as_uuid().as_bytes(),
+                trust.require(m.user_id, &m.email)?,
+                role.code(),
+                u64::try_from(crate::model::now_unix()).unwrap_or(0),
+            )?;
+            planned.push((
+                m.user_id,
+                recipients.len() - 1,
+                grants,
+                B64(statement.as_bytes().to_vec()),
+            ));
         }
         let mut out = Vec::with_capacity(planned.len());
-        for (user, devices, grants) in planned {
+        for (user, devices, grants, statement) in planned {
             let n = grants.len();
             self.put(
                 &format!("v1/vaults/{}/members/{user}", v.id),
-                &ShareVaultRequest { role, grants },
+                &ShareVaultRequest {
+                    role,
+                    grants,
+                    statement: Some(statement),
+                },
             )
             .await?;
             out.push(ShareReport {

@@ -313,7 +313,7 @@ fn viewer_write_accepted_by_the_server_is_refused() {
     // the server makes Bob an editor in its database (his signed statement still says viewer)
     let bob_id = World::id_of(&w.bob);
     server_sets_role(&w.data, &bob_id, "editor");
-    w.bob.run(&["sync"]).ok;
+    w.bob.run(&["sync"]).success();
     let evil_pw = unique("viewer-write");
     let before = w.proxy.requests().len();
     let r = w.bob.run(&["item", "edit", "db", "--password", &evil_pw]);

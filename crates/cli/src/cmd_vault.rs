@@ -101,6 +101,9 @@ pub(crate) async fn run(
                 );
             }
             let v = client.vault_create(&name, workspace.as_deref()).await?;
+            for n in client.take_notices() {
+                eprintln!("notice: {n}");
+            }
             out.message(
                 &view::vault_json(&v),
                 &format!("created vault \"{}\" ({})", v.name, v.id),

@@ -13,7 +13,8 @@
 //!   mfa enable [--code C | --code-stdin] | mfa confirm --code C | mfa disable [--code C | --code-stdin]
 //!   workspace create NAME | list | invites | accept NAME | members NAME
 //!   workspace invite NAME EMAIL --role R | invite EMAIL --role R --workspace NAME
-//!   workspace role NAME EMAIL ROLE | remove NAME EMAIL | policy NAME --mfa-required BOOL
+//!   workspace role NAME EMAIL ROLE | remove NAME EMAIL | policy NAME [--mfa-required BOOL]
+//!     [--admin-recovery manual|auto]
 //!   device list | device revoke ID
 //!   session list | session revoke ID
 //!   audit list --workspace NAME [--after SEQ] [--limit N] | audit verify
@@ -334,13 +335,18 @@ enum WorkspaceCommand {
         /// The member's email.
         email: String,
     },
-    /// Set a workspace's policy.
+    /// Set a workspace's policy, signed by your identity (owners and admins; protocol.md §17.1).
+    /// A setting not given keeps its value in the signed policy this device accepts.
     Policy {
         /// The workspace.
         name: String,
         /// Every member must have MFA on.
         #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
-        mfa_required: bool,
+        mfa_required: Option<bool>,
+        /// `auto`: members' clients share each vault they create in the workspace with the
+        /// workspace's confirmed owners and admins as managers; `manual`: only explicit shares.
+        #[arg(long, value_name = "MODE", value_parser = ["manual", "auto"])]
+        admin_recovery: Option<String>,
     },
 }
 
@@ -866,14 +872,31 @@ async fn workspace(out: &Out, client: Client, cmd: WorkspaceCommand) -> Result<(
                 &format!("{} removed from \"{name}\"", m.email),
             )?;
         }
-        WorkspaceCommand::Policy { name, mfa_required } => {
-            client
-                .set_policy(&name, mfa_required)
+        WorkspaceCommand::Policy {
+            name,
+            mfa_required,
+            admin_recovery,
+        } => {
+            let admin_recovery = admin_recovery
+                .map(|a| a.parse::<coffer_proto::api::AdminRecovery>())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let r = client
+                .set_policy(&name, mfa_required, admin_recovery)
                 .await
                 .with_context(|| format!("cannot set the policy of \"{name}\""))?;
+            for n in client.take_notices() {
+                eprintln!("notice: {n}");
+            }
             out.message(
-                &json!({"workspace": name, "mfa_required": mfa_required}),
-                &format!("\"{name}\": mfa_required = {mfa_required}"),
+                &json!({"workspace": name, "mfa_required": r.mfa_required,
+                        "admin_recovery": r.admin_recovery.as_str(), "version": r.version}),
+                &format!(
+                    "\"{name}\": mfa_required = {}, admin_recovery = {} (signed policy version {})",
+                    r.mfa_required,
+                    r.admin_recovery.as_str(),
+                    r.version
+                ),
             )?;
         }
     }

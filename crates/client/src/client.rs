@@ -14,7 +14,7 @@ use coffer_proto::api::{
     MfaConfirmResponse, MfaEnrollResponse, MfaVerifyRequest, NewDevice, PasswordResetCreated,
     RegisterFinishRequest, RegisterStartRequest, RegisterStartResponse, ResetFinishRequest,
     ResetStartRequest, ResetStartResponse, SessionInfo, SetRoleRequest, StatusResponse,
-    WorkspaceCreated, WorkspaceInfo, WorkspacePolicy,
+    WorkspaceCreated, WorkspaceInfo,
 };
 use coffer_proto::{
     DeviceId, DeviceState, ErrorCode, InviteId, Role, SessionId, UserId, WorkspaceId,
@@ -140,6 +140,9 @@ pub struct Client {
     http: Option<Http>,
     backend: Backend,
     raw_unlock_key: Option<Zeroizing<String>>,
+    /// Things the last commands learnt that a person should see (ignored policies, shares a
+    /// policy made): [`Client::take_notices`].
+    notices: std::sync::Mutex<Vec<String>>,
 }
 
 fn now_secs() -> u64 {
@@ -191,7 +194,24 @@ impl Client {
             http,
             backend: Backend::from_env(),
             raw_unlock_key: None,
+            notices: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Takes the notices gathered since the last call (a CLI prints them on stderr).
+    pub fn take_notices(&self) -> Vec<String> {
+        match self.notices.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        }
+    }
+
+    /// Records a notice for [`Client::take_notices`].
+    pub(crate) fn notice(&self, n: String) {
+        match self.notices.lock() {
+            Ok(mut g) => g.push(n),
+            Err(p) => p.into_inner().push(n),
+        }
     }
 
     /// The profile.
@@ -1165,16 +1185,6 @@ impl Client {
         ))
         .await?;
         Ok(m)
-    }
-
-    /// Sets a workspace's policy.
-    pub async fn set_policy(&self, workspace: &str, mfa_required: bool) -> Result<()> {
-        let ws = self.resolve_workspace(workspace).await?;
-        self.put(
-            &format!("v1/workspaces/{}/policy", seg(ws.workspace_id)),
-            &WorkspacePolicy { mfa_required },
-        )
-        .await
     }
 
     // --- devices and sessions ------------------------------------------------------------

@@ -43,6 +43,7 @@ pub mod peers;
 pub mod profile;
 pub mod recovery;
 pub mod sharing;
+pub mod statements;
 pub mod sync;
 pub mod teams;
 pub mod trust;

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use coffer_crypto::PublicKeys;
 use coffer_crypto::attest::Attestation;
 use coffer_proto::api::{B64, MemberInfo};
-use coffer_proto::{Role, UserId, WorkspaceId};
+use coffer_proto::{Role, UserId, VaultId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ClientError, Result};
@@ -52,6 +52,17 @@ pub(crate) struct PeerPins {
     /// Per user, the identity last trusted.
     #[serde(default)]
     users: BTreeMap<UserId, PinnedIdentity>,
+    /// Per workspace, the highest signed policy version accepted (protocol.md §17.1).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) policies: BTreeMap<WorkspaceId, u64>,
+    /// Per vault, its root: the creator whose self-signed manager statement was seen first
+    /// (protocol.md §18.6).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) vault_roots: BTreeMap<VaultId, UserId>,
+    /// Per vault and member, the issue time of the newest role statement accepted: an older
+    /// one is a replay.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) roles: BTreeMap<VaultId, BTreeMap<UserId, u64>>,
 }
 
 /// Whom this client trusts in one workspace.
@@ -89,6 +100,11 @@ fn parse_keys(m: &MemberInfo) -> Option<PublicKeys> {
 }
 
 impl PeerPins {
+    /// The pinned root (owner) of workspace `ws`, if any.
+    pub(crate) fn root_of(&self, ws: WorkspaceId) -> Option<UserId> {
+        self.roots.get(&ws).map(|r| r.user_id)
+    }
+
     /// The pins of `profile` (none yet: empty).
     pub(crate) fn load(profile: &Profile) -> Result<Self> {
         match profile.read_optional(PEERS_FILE)? {

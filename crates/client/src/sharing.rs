@@ -21,6 +21,7 @@ use coffer_crypto::item::{
     wrap_file_key,
 };
 use coffer_crypto::manifest::{Manifest, ManifestBody, ManifestEntry};
+use coffer_crypto::statement::RoleStatement;
 use coffer_crypto::{DeviceCertificate, Envelope, PublicKeys, SymmetricKey, seal_grant};
 use coffer_proto::api::{B64, MemberInfo};
 use coffer_proto::vault::{
@@ -61,6 +62,8 @@ pub(crate) struct PlannedShare {
     pub(crate) devices: usize,
     /// The grants (identity and devices, every epoch held).
     pub(crate) grants: Vec<VaultGrant>,
+    /// The role statement for them, signed by this user's identity (protocol.md §18.6).
+    pub(crate) statement: B64,
 }
 
 /// A member of a vault as this device sees it.
@@ -210,7 +213,7 @@ impl Client {
     ) -> Result<Vec<ShareReport>> {
         let (ctx, state) = self.write_state().await?;
         let vk = find_vault(&state, vault)?;
-        let planned = self.plan_shares(&ctx, &state, vk, emails).await?;
+        let planned = self.plan_shares(&ctx, &state, vk, emails, role).await?;
         let v = vault_of(&state, &vk)?;
         let mut out = Vec::with_capacity(planned.len());
         for p in planned {
@@ -221,6 +224,7 @@ impl Client {
                     role,
                     grants: p.grants,
                     request_id: None,
+                    statement: Some(p.statement),
                 },
             )
             .await?;
@@ -244,6 +248,7 @@ impl Client {
         state: &CacheState,
         vk: [u8; 16],
         who: &[&str],
+        role: VaultRole,
     ) -> Result<Vec<PlannedShare>> {
         let v = vault_of(state, &vk)?;
         let ws = v.workspace.ok_or_else(|| {
@@ -275,10 +280,22 @@ impl Client {
             for (epoch, key) in &v.keys {
                 grants.extend(seal_to(ctx, v, *epoch, key, &recipients)?);
             }
+            // The role, signed by this user's identity for the member's trusted identity
+            // (protocol.md §18.6): other members accept the member's writes only with it.
+            let statement = RoleStatement::issue(
+                &ctx.keys.identity,
+                *ctx.keys.user_id.as_uuid().as_bytes(),
+                vk,
+                *m.user_id.as_uuid().as_bytes(),
+                trust.require(m.user_id, &m.email)?,
+                role.code(),
+                u64::try_from(crate::model::now_unix()).unwrap_or(0),
+            )?;
             planned.push(PlannedShare {
                 user: m.user_id,
                 devices: recipients.len() - 1,
                 grants,
+                statement: B64(statement.as_bytes().to_vec()),
             });
         }
         Ok(planned)

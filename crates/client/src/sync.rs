@@ -21,7 +21,7 @@ use coffer_crypto::manifest::{Manifest, ManifestEntry, check_items, verify_manif
 use coffer_crypto::{CryptoError, DeviceCertificate, Grant, PublicKeys, SymmetricKey};
 use coffer_proto::vault::{
     AckedGrant, GrantRecipient, SYNC_ITEM_DELETED, SYNC_ITEM_HEADER_LEN, SYNC_MAX_FRAME, SyncEnd,
-    SyncFrameKind, SyncVault, VAULT_RECORD_ITEM,
+    SyncFrameKind, SyncVault, VAULT_RECORD_ITEM, VaultRole,
 };
 use coffer_proto::{ItemId, UserId, VaultId};
 use sha2::{Digest, Sha256};
@@ -298,6 +298,33 @@ pub(crate) fn trusted_signers(
     out
 }
 
+/// The user whose key signed a manifest: this user for its identity key, else the user of the
+/// served signer device whose certificate verifies under that user's trusted identity.
+fn signer_owner(
+    sv: &SyncVault,
+    me: UserId,
+    identity: &PublicKeys,
+    peers: &BTreeMap<UserId, PublicKeys>,
+    signer: &[u8; 32],
+) -> Option<UserId> {
+    if signer == identity.signing() {
+        return Some(me);
+    }
+    sv.signers.iter().find_map(|s| {
+        let cert = DeviceCertificate::from_bytes(&s.certificate.0).ok()?;
+        let owner = peers.get(&s.user_id)?;
+        (cert.verify(owner).is_ok()
+            && cert.device_id() == s.device_id.as_uuid().as_bytes()
+            && cert.user_id() == s.user_id.as_uuid().as_bytes()
+            && cert.device_keys().signing() == signer)
+            .then_some(s.user_id)
+    })
+}
+
+/// The verified roles of a workspace vault's members (`crate::statements`), or why there are
+/// none.
+pub(crate) type VerifiedRoles = core::result::Result<BTreeMap<UserId, VaultRole>, String>;
+
 /// Context of a vault-key grant.
 pub(crate) fn vault_key_context(workspace: [u8; 16], vault: [u8; 16], epoch: u32) -> Context {
     Context::new(Purpose::VaultKey)
@@ -327,6 +354,7 @@ pub(crate) fn apply_vault(
     keys: &Keys,
     identity: &PublicKeys,
     peers: &BTreeMap<UserId, PublicKeys>,
+    roles: Option<&VerifiedRoles>,
 ) -> Result<CachedVault> {
     let ws = sv
         .workspace_id
@@ -415,6 +443,26 @@ pub(crate) fn apply_vault(
     let head = verify_manifest(&manifest, &ws, &vid, &trusted, old.map(|o| &o.head))
         .map_err(|e| vault_integrity(&e))?;
     check_items(&manifest, &entries).map_err(|e| vault_integrity(&e))?;
+    // A workspace vault's manifest new to this device must come from an editor or manager
+    // whose role a manager signed (protocol.md §18.6), not from the server's word.
+    if let Some(roles) = roles
+        && old.is_none_or(|o| o.head != head)
+    {
+        let roles = roles
+            .as_ref()
+            .map_err(|why| integrity(format!("refusing the vault's roles: {why}")))?;
+        let writer = signer_owner(sv, keys.user_id, identity, peers, manifest.signer());
+        let role = writer.and_then(|u| roles.get(&u));
+        if !role.is_some_and(|r| r.can_write()) {
+            return Err(integrity(format!(
+                "refusing a write signed by {}: its verified role in this vault is {} (no \
+                 editor or manager role statement signed by a manager chains to the vault's \
+                 creator)",
+                writer.map_or_else(|| "an unknown device".to_owned(), |u| format!("user {u}")),
+                role.map_or("none", |r| r.as_str())
+            )));
+        }
+    }
     if manifest.counter() != sv.counter || manifest.epoch() != sv.epoch {
         return Err(integrity(
             "the served counter or epoch differs from the signed manifest",
@@ -565,7 +613,18 @@ impl<'a> StreamApplier<'a> {
             .filter(|g| !old.is_some_and(|o| o.keys.contains_key(&g.epoch)))
             .map(|g| g.epoch)
             .collect();
-        match apply_vault(old, &sv, &frames, self.keys, self.identity, &peers) {
+        let roles = sv.workspace_id.map(|_| {
+            crate::statements::verified_roles(&mut self.pins, sv.vault_id, &sv.roles, &peers)
+        });
+        match apply_vault(
+            old,
+            &sv,
+            &frames,
+            self.keys,
+            self.identity,
+            &peers,
+            roles.as_ref(),
+        ) {
             Ok(v) => {
                 self.changed += frames.len();
                 for epoch in newly_granted {
@@ -832,6 +891,7 @@ mod tests {
                     signers: vec![self.signer.clone()],
                     peers: Vec::new(),
                     rotation_due: false,
+                    roles: Vec::new(),
                 },
                 frames,
             )

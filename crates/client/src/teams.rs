@@ -288,7 +288,7 @@ impl Client {
             .map(|m| m.user_id.to_string())
             .collect();
         let who: Vec<&str> = need.iter().map(String::as_str).collect();
-        let planned = self.plan_shares(&ctx, &state, vk, &who).await?;
+        let planned = self.plan_shares(&ctx, &state, vk, &who, role).await?;
         let emails: BTreeMap<UserId, String> = detail
             .members
             .iter()
@@ -312,6 +312,7 @@ impl Client {
                 .map(|p| TeamShare {
                     user_id: p.user,
                     grants: p.grants,
+                    statement: Some(p.statement),
                 })
                 .collect(),
         };
@@ -383,10 +384,15 @@ impl Client {
                      that does"
                 ))
             })?;
-            let users: Vec<String> = reqs.iter().map(|r| r.user_id.to_string()).collect();
-            let who: Vec<&str> = users.iter().map(String::as_str).collect();
-            let shares = self.plan_shares(&ctx, &state, vk, &who).await?;
-            for (r, p) in reqs.iter().zip(shares) {
+            // one plan per request: each carries its own role (and role statement)
+            for r in reqs {
+                let user = r.user_id.to_string();
+                let mut shares = self
+                    .plan_shares(&ctx, &state, vk, &[user.as_str()], r.role)
+                    .await?;
+                let p = shares
+                    .pop()
+                    .ok_or_else(|| ClientError::Protocol("a share plan was empty".into()))?;
                 planned.push((r.clone(), v.record.name.clone(), p));
             }
         }
@@ -399,6 +405,7 @@ impl Client {
                     role: r.role,
                     grants: p.grants,
                     request_id: Some(r.request_id),
+                    statement: Some(p.statement),
                 },
             )
             .await?;

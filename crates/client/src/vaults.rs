@@ -556,7 +556,23 @@ impl Client {
             &ctx.keys.device,
         )?;
         let g_user = seal_grant(&vault_key, &gctx, &ctx.identity, &ctx.keys.device)?;
+        // A workspace vault's root: the creator's own manager statement (protocol.md §18.6).
+        let role_statement = match workspace_id {
+            Some(_) => Some(B64(coffer_crypto::statement::RoleStatement::issue(
+                &ctx.keys.identity,
+                *ctx.keys.user_id.as_uuid().as_bytes(),
+                vid,
+                *ctx.keys.user_id.as_uuid().as_bytes(),
+                &ctx.identity,
+                VaultRole::Manager.code(),
+                u64::try_from(crate::model::now_unix()).unwrap_or(0),
+            )?
+            .as_bytes()
+            .to_vec())),
+            None => None,
+        };
         let req = CreateVaultRequest {
+            role_statement,
             vault_id,
             workspace_id,
             record: B64(sealed_bytes.clone()),
@@ -605,6 +621,9 @@ impl Client {
         let summary = Self::summary(&v);
         state.vaults.insert(vid, v);
         cache::save(&ctx.path, &state, &ctx.keys.device)?;
+        if let Some(ws) = workspace_id {
+            self.admin_recovery_after_create(&ctx, ws, vault_id).await?;
+        }
         Ok(summary)
     }
 

@@ -42,6 +42,7 @@ pub mod opaque;
 pub mod otp;
 pub mod recovery;
 pub mod secret;
+pub mod statement;
 pub mod stream;
 pub(crate) mod wire;
 

@@ -425,12 +425,57 @@ pub struct WorkspaceInfo {
     pub role: Role,
 }
 
-/// `PUT /v1/workspaces/{ws}/policy`.
+/// `PUT` and `GET /v1/workspaces/{ws}/policy`: the settings in clear (the server enforces
+/// `mfa_required` from them) and the signed policy statement (protocol.md §17.1) that clients
+/// act on; clients ignore the clear fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct WorkspacePolicy {
     /// Every member must have MFA enabled.
     pub mfa_required: bool,
+    /// Whether members' clients share the vaults they create with the owners and admins.
+    #[serde(default)]
+    pub admin_recovery: AdminRecovery,
+    /// The policy statement signed by an owner's or admin's identity (§17.1); none for a
+    /// workspace whose policy was never signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<B64>,
+}
+
+/// The workspace's admin-recovery setting (THREATS (a), BW01).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRecovery {
+    /// Vaults are shared with admins only by explicit shares.
+    #[default]
+    Manual,
+    /// Each member's client shares every vault it creates in the workspace with the workspace's
+    /// trusted owners and admins as managers.
+    Auto,
+}
+
+impl AdminRecovery {
+    /// `manual` or `auto`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AdminRecovery::Manual => "manual",
+            AdminRecovery::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for AdminRecovery {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "manual" => Ok(AdminRecovery::Manual),
+            "auto" => Ok(AdminRecovery::Auto),
+            other => Err(format!(
+                "unknown admin recovery {other:?}: expected manual or auto"
+            )),
+        }
+    }
 }
 
 /// One row of `GET /v1/workspaces/{ws}/members`.

@@ -106,6 +106,9 @@ pub struct TeamShare {
     pub user_id: UserId,
     /// Grants of the vault's keys to their identity and trusted devices.
     pub grants: Vec<VaultGrant>,
+    /// Their role statement signed by the caller's identity (protocol.md §18.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<crate::api::B64>,
 }
 
 /// `PUT /v1/vaults/{id}/teams/{team}`: links a team to a vault with a role and, in the same

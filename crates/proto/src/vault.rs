@@ -56,6 +56,26 @@ impl VaultRole {
         }
     }
 
+    /// The role's code in signed role statements (protocol.md §18.6): 1 viewer, 2 editor,
+    /// 3 manager.
+    pub const fn code(self) -> u8 {
+        match self {
+            VaultRole::Viewer => 1,
+            VaultRole::Editor => 2,
+            VaultRole::Manager => 3,
+        }
+    }
+
+    /// The role of a statement code, if it is one.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(VaultRole::Viewer),
+            2 => Some(VaultRole::Editor),
+            3 => Some(VaultRole::Manager),
+            _ => None,
+        }
+    }
+
     /// Whether this role may write items.
     pub const fn can_write(self) -> bool {
         matches!(self, VaultRole::Editor | VaultRole::Manager)
@@ -139,6 +159,10 @@ pub struct CreateVaultRequest {
     pub manifest: B64,
     /// Vault-key grants: at least one to the creating device and one to its user.
     pub grants: Vec<VaultGrant>,
+    /// Workspace vaults: the creator's role statement naming itself manager, signed by its
+    /// identity (the vault's root, protocol.md §18.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_statement: Option<B64>,
 }
 
 /// A vault as the server sees it.
@@ -298,6 +322,10 @@ pub struct SyncVault {
     /// should rotate the vault (protocol.md §18.4). A hint, not an authority.
     #[serde(default)]
     pub rotation_due: bool,
+    /// The members' signed role statements (protocol.md §18.6); clients accept a manifest only
+    /// from a device whose user holds a verified editor or manager statement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<MemberRoleStatement>,
 }
 
 /// A device that signed something in a vault, with its certificate.
@@ -510,6 +538,19 @@ pub struct VaultMemberInfo {
     pub role: VaultRole,
     /// Added, Unix seconds.
     pub added_at: i64,
+    /// The role statement a manager signed for this membership (protocol.md §18.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<B64>,
+}
+
+/// A member's signed role statement in a vault frame (protocol.md §18.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct MemberRoleStatement {
+    /// The member.
+    pub user_id: UserId,
+    /// The statement (218 bytes).
+    pub statement: B64,
 }
 
 /// `PUT /v1/vaults/{id}/members/{user_id}`: share a vault with a user (or change their role),
@@ -526,6 +567,9 @@ pub struct ShareVaultRequest {
     /// membership is recorded and the request marked approved in one transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<crate::ids::AccessRequestId>,
+    /// The role statement signed by the caller's identity (protocol.md §18.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<B64>,
 }
 
 /// `POST /v1/vaults/{id}/grants`: grants of existing epochs (replication).

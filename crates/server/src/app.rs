@@ -90,7 +90,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(devices::start_approval, devices::approval))
         .routes(routes!(devices::user_devices))
         .routes(routes!(workspaces::create, workspaces::list))
-        .routes(routes!(workspaces::set_policy))
+        .routes(routes!(workspaces::set_policy, workspaces::get_policy))
         .routes(routes!(workspaces::members))
         .routes(routes!(workspaces::set_role, workspaces::remove))
         .routes(routes!(workspaces::attest))

@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use coffer_crypto::grant::Grant;
 use coffer_crypto::identity::PublicKeys;
+use coffer_crypto::statement::RoleStatement;
 use coffer_proto::api::B64;
 use coffer_proto::vault::{
     AckGrantsRequest, AckGrantsResponse, AddGrantsRequest, GrantRecipient, PendingReplication,
@@ -42,6 +43,49 @@ pub(crate) fn event_for(caller: &Caller, action: &str, vault: &Vault) -> coffer_
         Some(ws) => e.workspace(ws),
         None => e,
     }
+}
+
+/// Checks a role statement (protocol.md §18.6) sent by the caller: it parses, names this
+/// vault, `member`, `member_keys` (their registered identity) and `role`, and the caller's
+/// registered identity signed it. Returns its bytes, to store with the membership.
+pub(crate) async fn check_role_statement(
+    state: &AppState,
+    caller: &Caller,
+    bytes: &[u8],
+    vault: VaultId,
+    member: UserId,
+    role: VaultRole,
+) -> ApiResult<Vec<u8>> {
+    let bad = |why: &str| ServerError::BadRequest(format!("role statement: {why}"));
+    let st = RoleStatement::from_bytes(bytes).map_err(|_| bad("malformed"))?;
+    let me = state.main.user(caller.user_id).await?;
+    let mine = PublicKeys::from_bytes(&me.credentials.identity_public_keys)
+        .map_err(ServerError::internal)?;
+    st.verify(&mine)
+        .map_err(|_| bad("not signed by your identity key"))?;
+    if st.issuer_user() != caller.user_id.as_uuid().as_bytes() {
+        return Err(bad("names another issuing user"));
+    }
+    if st.vault() != vault.as_uuid().as_bytes() || st.member() != member.as_uuid().as_bytes() {
+        return Err(bad("names another vault or member"));
+    }
+    if st.role() != role.code() {
+        return Err(bad("names another role than the one requested"));
+    }
+    let keys = if member == caller.user_id {
+        me.credentials.identity_public_keys
+    } else {
+        state
+            .main
+            .user(member)
+            .await?
+            .credentials
+            .identity_public_keys
+    };
+    if st.identity().to_bytes().as_slice() != keys.as_slice() {
+        return Err(bad("names other keys than the member's identity"));
+    }
+    Ok(bytes.to_vec())
 }
 
 pub(crate) async fn require_manager(
@@ -78,6 +122,7 @@ pub async fn members(
                 email: m.email,
                 role: m.role,
                 added_at: m.added_at,
+                statement: m.role_statement.map(B64),
             })
             .collect(),
     ))
@@ -119,17 +164,36 @@ pub async fn share(
         Err(e) => return Err(e.into()),
     }
     let grants = check_grants(&state, &caller, &device, &vault, &req.grants, Some(user)).await?;
+    let statement = match &req.statement {
+        Some(s) => Some(check_role_statement(&state, &caller, &s.0, id, user, req.role).await?),
+        None => None,
+    };
     if let Some(request) = req.request_id {
-        return crate::teams::approve(&state, &caller, &vault, (user, req.role), request, &grants)
-            .await
-            .map(|()| StatusCode::NO_CONTENT);
+        return crate::teams::approve(
+            &state,
+            &caller,
+            &vault,
+            (user, req.role),
+            request,
+            &grants,
+            statement.as_deref(),
+        )
+        .await
+        .map(|()| StatusCode::NO_CONTENT);
     }
     let event = event_for(&caller, "vault.share", &vault).details(serde_json::json!({
         "user": user, "role": req.role.as_str(), "grants": grants.len(),
     }));
     match state
         .main
-        .share_vault(id, user, req.role, &grants, Some(&event))
+        .share_vault(
+            id,
+            user,
+            req.role,
+            statement.as_deref(),
+            &grants,
+            Some(&event),
+        )
         .await
     {
         Ok(()) => Ok(StatusCode::NO_CONTENT),

@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use coffer_proto::api::B64;
 use coffer_proto::vault::{
-    SYNC_CONTENT_TYPE, SYNC_ITEM_DELETED, SignerDevice, SyncEnd, SyncFrameKind, SyncRequest,
-    SyncVault, VaultGrant,
+    MemberRoleStatement, SYNC_CONTENT_TYPE, SYNC_ITEM_DELETED, SignerDevice, SyncEnd,
+    SyncFrameKind, SyncRequest, SyncVault, VaultGrant,
 };
 use coffer_proto::{DeviceId, UserId};
 use coffer_store::{ItemSelection, StoreError, VaultMembership, VaultSnapshot};
@@ -196,8 +196,24 @@ async fn vault_frames(
             Err(e) => return Err(e.into()),
         }
     }
+    let roles: Vec<MemberRoleStatement> = match v.workspace_id {
+        Some(_) => snap
+            .role_statements(v.id)
+            .await?
+            .into_iter()
+            .map(|(user_id, st)| MemberRoleStatement {
+                user_id,
+                statement: B64(st),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    // Statements are checked against identities: serve the members whenever another user
+    // signed something or holds a statement.
+    let others =
+        signers.iter().any(|s| s.user_id != user) || roles.iter().any(|r| r.user_id != user);
     let peers = match v.workspace_id {
-        Some(ws) if signers.iter().any(|s| s.user_id != user) => snap
+        Some(ws) if others => snap
             .workspace_members(ws)
             .await?
             .into_iter()
@@ -224,6 +240,7 @@ async fn vault_frames(
         signers,
         peers,
         rotation_due: v.rotation_due,
+        roles,
     };
     let json = serde_json::to_vec(&header).map_err(ServerError::internal)?;
     out.frame(SyncFrameKind::Vault, &json).await?;

@@ -27,7 +27,7 @@ use crate::error::{ApiResult, ServerError};
 use crate::extract::{Json, Path};
 use crate::policy::{self, Action};
 use crate::session::Caller;
-use crate::sharing::{check_grants, event_for, require_manager};
+use crate::sharing::{check_grants, check_role_statement, event_for, require_manager};
 use crate::state::AppState;
 use crate::vaults::trusted_device;
 use crate::workspaces::membership;
@@ -285,9 +285,23 @@ pub async fn link(
                 ServerError::BadRequest(m) => ServerError::BadRequest(format!("shares[{i}].{m}")),
                 other => other,
             })?;
+        let statement = match &s.statement {
+            Some(st) => Some(
+                check_role_statement(&state, &caller, &st.0, id, s.user_id, req.role)
+                    .await
+                    .map_err(|e| match e {
+                        ServerError::BadRequest(m) => {
+                            ServerError::BadRequest(format!("shares[{i}].{m}"))
+                        }
+                        other => other,
+                    })?,
+            ),
+            None => None,
+        };
         shares.push(TeamShare {
             user: s.user_id,
             grants,
+            statement,
         });
     }
     let shared: Vec<UserId> = shares.iter().map(|s| s.user).collect();
@@ -382,6 +396,7 @@ pub(crate) async fn approve(
     (user, role): (UserId, VaultRole),
     id: AccessRequestId,
     grants: &[NewGrant],
+    statement: Option<&[u8]>,
 ) -> ApiResult<()> {
     let r = visible_request(state, caller, id).await?;
     if r.vault_id != vault.id || r.user_id != user || r.role != role {
@@ -395,7 +410,7 @@ pub(crate) async fn approve(
     }));
     match state
         .main
-        .approve_access_request(id, grants, caller.user_id, Some(&event))
+        .approve_access_request(id, grants, statement, caller.user_id, Some(&event))
         .await
     {
         Ok(_) => Ok(()),

@@ -178,6 +178,20 @@ pub async fn create(
     parse_sealed("record", &req.record.0)?;
     let grants = check_grants(&state, &caller, &device, &req).await?;
     let manifest_signer = signer_device(&state, &caller, &device, &h.signer).await?;
+    let role_statement = match &req.role_statement {
+        Some(s) => Some(
+            crate::sharing::check_role_statement(
+                &state,
+                &caller,
+                &s.0,
+                req.vault_id,
+                caller.user_id,
+                VaultRole::Manager,
+            )
+            .await?,
+        ),
+        None => None,
+    };
 
     let record = state.put_sealed(&req.record.0).await?;
     let new = NewVault {
@@ -190,6 +204,7 @@ pub async fn create(
         record,
         record_epoch: FIRST_EPOCH,
         grants,
+        role_statement,
     };
     let mut event = caller.event("vault.create", req.vault_id.to_string());
     if let Some(ws) = req.workspace_id {

@@ -8,10 +8,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use coffer_crypto::attest::Attestation;
 use coffer_crypto::identity::PublicKeys;
+use coffer_crypto::statement::PolicyStatement;
 use coffer_proto::api::{
-    AttestRequest, B64, CreateWorkspaceRequest, InviteCreated, InviteInfo, InviteRequest,
-    MemberInfo, PasswordResetCreated, SetRoleRequest, WorkspaceCreated, WorkspaceInfo,
-    WorkspacePolicy,
+    AdminRecovery, AttestRequest, B64, CreateWorkspaceRequest, InviteCreated, InviteInfo,
+    InviteRequest, MemberInfo, PasswordResetCreated, SetRoleRequest, WorkspaceCreated,
+    WorkspaceInfo, WorkspacePolicy,
 };
 use coffer_proto::{InviteId, ResetId, Role, UserId, WorkspaceId};
 use coffer_store::{Member, NewInvite, NewPasswordReset, NewWorkspace, StoreError};
@@ -138,15 +139,102 @@ pub async fn set_policy(
 ) -> ApiResult<StatusCode> {
     let m = membership(&state, &caller, ws).await?;
     authorize(m.role, Action::SetPolicy)?;
+    let statement = match &req.statement {
+        Some(s) => Some(check_policy_statement(&state, &caller, ws, &req, &s.0).await?),
+        None if req.admin_recovery == AdminRecovery::Auto => {
+            return Err(ServerError::BadRequest(
+                "admin_recovery = auto needs a signed policy statement (protocol.md §17.1)".into(),
+            ));
+        }
+        None => None,
+    };
     let event = caller
         .event("workspace.policy", ws.to_string())
         .workspace(ws)
-        .details(serde_json::json!({ "mfa_required": req.mfa_required }));
+        .details(serde_json::json!({
+            "mfa_required": req.mfa_required,
+            "admin_recovery": req.admin_recovery.as_str(),
+            "signed": statement.is_some(),
+        }));
     state
         .main
-        .set_workspace_policy(ws, req.mfa_required, None, Some(&event))
+        .set_workspace_policy(ws, req.mfa_required, statement.as_deref(), Some(&event))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks a policy statement (protocol.md §17.1) sent with `PUT …/policy`: it parses, names
+/// this workspace and the caller, the caller's registered identity signed it, its settings are
+/// the ones in clear, and its version is above the stored statement's.
+async fn check_policy_statement(
+    state: &AppState,
+    caller: &Caller,
+    ws: WorkspaceId,
+    req: &WorkspacePolicy,
+    bytes: &[u8],
+) -> ApiResult<Vec<u8>> {
+    let bad = |why: String| ServerError::BadRequest(format!("policy statement: {why}"));
+    let st = PolicyStatement::from_bytes(bytes).map_err(|_| bad("malformed".into()))?;
+    let me = state.main.user(caller.user_id).await?;
+    let mine = PublicKeys::from_bytes(&me.credentials.identity_public_keys)
+        .map_err(ServerError::internal)?;
+    st.verify(&mine)
+        .map_err(|_| bad("not signed by your identity key".into()))?;
+    if st.signer_user() != caller.user_id.as_uuid().as_bytes() {
+        return Err(bad("names another signing user".into()));
+    }
+    if st.workspace() != ws.as_uuid().as_bytes() {
+        return Err(bad("names another workspace".into()));
+    }
+    let s = st.settings();
+    if s.mfa_required != req.mfa_required
+        || s.admin_recovery_auto != (req.admin_recovery == AdminRecovery::Auto)
+    {
+        return Err(bad(
+            "its settings differ from the ones in the request".into()
+        ));
+    }
+    let stored = state.main.workspace(ws).await?.signed_policy;
+    let floor = stored
+        .as_deref()
+        .and_then(|b| PolicyStatement::from_bytes(b).ok())
+        .map_or(0, |p| p.version());
+    if st.version() <= floor {
+        return Err(ServerError::Conflict(format!(
+            "policy statement: version {} is not above the current version {floor}",
+            st.version()
+        )));
+    }
+    Ok(bytes.to_vec())
+}
+
+/// `GET /v1/workspaces/{ws}/policy`: the policy in clear and its signed statement (any member).
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/policy", tag = "workspaces",
+    params(("ws" = WorkspaceId, Path, description = "workspace id")),
+    responses((status = 200, body = WorkspacePolicy), (status = 404, body = coffer_proto::ApiError)),
+    security(("bearer" = [])))]
+pub async fn get_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ws): Path<WorkspaceId>,
+) -> ApiResult<Json<WorkspacePolicy>> {
+    let m = membership(&state, &caller, ws).await?;
+    authorize(m.role, Action::ReadWorkspace)?;
+    let w = state.main.workspace(ws).await?;
+    let auto = w
+        .signed_policy
+        .as_deref()
+        .and_then(|b| PolicyStatement::from_bytes(b).ok())
+        .is_some_and(|p| p.settings().admin_recovery_auto);
+    Ok(Json(WorkspacePolicy {
+        mfa_required: w.mfa_required,
+        admin_recovery: if auto {
+            AdminRecovery::Auto
+        } else {
+            AdminRecovery::Manual
+        },
+        statement: w.signed_policy.map(B64),
+    }))
 }
 
 /// `GET /v1/workspaces/{ws}/members`.

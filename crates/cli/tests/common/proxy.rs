@@ -96,6 +96,9 @@ pub enum Mode {
     SwapRecoveryShare(Vec<u8>),
     /// Rewrite JSON answers (`GET`, status 200) whose path ends with the given suffix.
     Json(JsonTamper),
+    /// Rewrite JSON answers of `POST` requests (status 200) whose path ends with the suffix
+    /// (`login/start`: the KSF parameters).
+    JsonPost(JsonTamper),
     /// Rewrite the JSON of every vault frame of sync answers.
     VaultFrames(JsonTamper),
 }
@@ -297,9 +300,15 @@ async fn handle(State(st): State<Arc<Shared>>, req: Request) -> Response {
             bytes = new;
         }
     }
-    if status == StatusCode::OK && parts.method == axum::http::Method::GET {
+    if status == StatusCode::OK
+        && (parts.method == axum::http::Method::GET || parts.method == axum::http::Method::POST)
+    {
         let mode = st.mode.lock().unwrap().clone();
-        if let Mode::Json(JsonTamper(suffix, edit)) = mode
+        let tamper = match (mode, parts.method == axum::http::Method::GET) {
+            (Mode::Json(t), true) | (Mode::JsonPost(t), false) => Some(t),
+            _ => None,
+        };
+        if let Some(JsonTamper(suffix, edit)) = tamper
             && path.ends_with(&suffix)
             && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes)
             && edit(&mut v)
@@ -503,7 +512,8 @@ async fn tamper_sync(
         | Mode::DropAttachmentChunk(_)
         | Mode::Rollback(_)
         | Mode::SwapRecoveryShare(_)
-        | Mode::Json(_) => return None,
+        | Mode::Json(_)
+        | Mode::JsonPost(_) => return None,
         Mode::VaultFrames(JsonTamper(_, edit)) => {
             let mut changed = false;
             for f in frames.iter_mut().filter(|f| f.kind == FRAME_VAULT) {

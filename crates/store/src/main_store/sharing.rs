@@ -29,6 +29,8 @@ pub struct VaultMember {
     pub role: VaultRole,
     /// When they were added (unix seconds).
     pub added_at: i64,
+    /// The role statement a manager signed for this membership (protocol.md §18.6).
+    pub role_statement: Option<Vec<u8>>,
 }
 
 /// One item of a rotation: its new sealed value, under the new epoch, at `base_revision + 1`.
@@ -139,7 +141,7 @@ impl MainStore {
         let mut conn = self.db.pool.acquire().await?;
         lock_free_vault_exists(&mut conn, vault).await?;
         let found = sqlx::query(
-            "SELECT m.user_id, u.email, m.role, m.added_at FROM vault_members m \
+            "SELECT m.user_id, u.email, m.role, m.added_at, m.role_statement FROM vault_members m \
              JOIN users u ON u.id = m.user_id WHERE m.vault_id = $1 \
              ORDER BY CASE m.role WHEN 'manager' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END, \
              u.email_key, m.user_id",
@@ -155,12 +157,14 @@ impl MainStore {
                     email: rows::text(row, "email")?,
                     role: rows::parsed(row, "role")?,
                     added_at: rows::int(row, "added_at")?,
+                    role_statement: rows::opt_bytes(row, "role_statement")?,
                 })
             })
             .collect()
     }
 
-    /// Makes `user` a member of `vault` with `role` (or changes their role) and stores the
+    /// Makes `user` a member of `vault` with `role` (or changes their role), with the role
+    /// `statement` signed by the sharing manager (replacing the stored one), and stores the
     /// grants of the vault's keys to them, in one transaction. Grants replace earlier grants
     /// to the same recipient and epoch. `NotFound` for a missing vault or user; `Invalid` for
     /// a grant of an epoch the vault does not have; `Conflict` when the change would leave the
@@ -170,6 +174,7 @@ impl MainStore {
         vault: VaultId,
         user: UserId,
         role: VaultRole,
+        statement: Option<&[u8]>,
         grants: &[super::NewGrant],
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
@@ -185,13 +190,15 @@ impl MainStore {
             return Err(StoreError::NotFound);
         }
         sqlx::query(
-            "INSERT INTO vault_members (vault_id, user_id, role, added_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (vault_id, user_id) DO UPDATE SET role = excluded.role, direct = 1",
+            "INSERT INTO vault_members (vault_id, user_id, role, added_at, role_statement) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (vault_id, user_id) DO UPDATE \
+             SET role = excluded.role, role_statement = excluded.role_statement, direct = 1",
         )
         .bind(vault.to_string())
         .bind(user.to_string())
         .bind(role.as_str())
         .bind(t)
+        .bind(statement.map(<[u8]>::to_vec))
         .execute(&mut *tx)
         .await?;
         ensure_a_manager(&mut tx, vault).await?;

@@ -96,6 +96,8 @@ pub struct TeamShare {
     pub user: UserId,
     /// Grants of the vault's keys to them and their devices.
     pub grants: Vec<NewGrant>,
+    /// Their role statement (protocol.md §18.6), stored with the membership.
+    pub statement: Option<Vec<u8>>,
 }
 
 /// A stored access request.
@@ -208,29 +210,34 @@ async fn grant_membership(
     conn: &mut AnyConnection,
     vault: VaultId,
     user: UserId,
-    role: VaultRole,
+    (role, statement): (VaultRole, Option<&[u8]>),
     t: i64,
 ) -> Result<(), StoreError> {
     match vault_role_on(conn, vault, user).await? {
         None => {
             sqlx::query(
-                "INSERT INTO vault_members (vault_id, user_id, role, added_at, direct) \
-                 VALUES ($1, $2, $3, $4, 0)",
+                "INSERT INTO vault_members (vault_id, user_id, role, added_at, direct, \
+                 role_statement) VALUES ($1, $2, $3, $4, 0, $5)",
             )
             .bind(vault.to_string())
             .bind(user.to_string())
             .bind(role.as_str())
             .bind(t)
+            .bind(statement.map(<[u8]>::to_vec))
             .execute(&mut *conn)
             .await?;
         }
         Some(current) if current < role => {
-            sqlx::query("UPDATE vault_members SET role = $3 WHERE vault_id = $1 AND user_id = $2")
-                .bind(vault.to_string())
-                .bind(user.to_string())
-                .bind(role.as_str())
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "UPDATE vault_members SET role = $3, role_statement = $4 \
+                 WHERE vault_id = $1 AND user_id = $2",
+            )
+            .bind(vault.to_string())
+            .bind(user.to_string())
+            .bind(role.as_str())
+            .bind(statement.map(<[u8]>::to_vec))
+            .execute(&mut *conn)
+            .await?;
         }
         Some(_) => {}
     }
@@ -596,7 +603,7 @@ impl MainStore {
         .execute(&mut *tx)
         .await?;
         for s in shares {
-            grant_membership(&mut tx, vault, s.user, role, t).await?;
+            grant_membership(&mut tx, vault, s.user, (role, s.statement.as_deref()), t).await?;
             for g in &s.grants {
                 insert_grant(&mut tx, vault, g, t).await?;
             }
@@ -644,6 +651,7 @@ impl MainStore {
         &self,
         id: AccessRequestId,
         grants: &[NewGrant],
+        statement: Option<&[u8]>,
         by: UserId,
         audit: Option<&AuditEvent>,
     ) -> Result<AccessRequest, StoreError> {
@@ -667,7 +675,7 @@ impl MainStore {
                 r.state
             )));
         }
-        grant_membership(&mut tx, r.vault_id, r.user_id, r.role, t).await?;
+        grant_membership(&mut tx, r.vault_id, r.user_id, (r.role, statement), t).await?;
         for g in grants {
             insert_grant(&mut tx, r.vault_id, g, t).await?;
         }

@@ -82,6 +82,9 @@ pub struct NewVault {
     pub record_epoch: u32,
     /// The first grants.
     pub grants: Vec<NewGrant>,
+    /// The creator's role statement naming itself manager (protocol.md §18.6), stored with its
+    /// membership.
+    pub role_statement: Option<Vec<u8>>,
 }
 
 /// A stored vault.
@@ -614,6 +617,30 @@ impl VaultSnapshot {
         items_page_on(&mut self.tx, vault, selection, after, limit).await
     }
 
+    /// The role statements stored with the memberships of `vault` (members without one are
+    /// left out), by user id.
+    pub async fn role_statements(
+        &mut self,
+        vault: VaultId,
+    ) -> Result<Vec<(UserId, Vec<u8>)>, StoreError> {
+        let found = sqlx::query(
+            "SELECT user_id, role_statement FROM vault_members \
+             WHERE vault_id = $1 AND role_statement IS NOT NULL ORDER BY user_id",
+        )
+        .bind(vault.to_string())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        found
+            .iter()
+            .map(|row| {
+                Ok((
+                    rows::parsed(row, "user_id")?,
+                    rows::bytes(row, "role_statement")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The members of `workspace` with their identity keys and attestations.
     pub async fn workspace_members(
         &mut self,
@@ -655,12 +682,13 @@ impl MainStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO vault_members (vault_id, user_id, role, added_at) \
-             VALUES ($1, $2, 'manager', $3)",
+            "INSERT INTO vault_members (vault_id, user_id, role, added_at, role_statement) \
+             VALUES ($1, $2, 'manager', $3, $4)",
         )
         .bind(new.id.to_string())
         .bind(new.owner.to_string())
         .bind(t)
+        .bind(new.role_statement.clone())
         .execute(&mut *tx)
         .await?;
         for g in &new.grants {
@@ -732,8 +760,8 @@ impl MainStore {
         rows::parsed(&row, "role")
     }
 
-    /// Adds `user` to a live vault with `role`, or changes their role. `NotFound` for a
-    /// missing or deleted vault or an unknown user.
+    /// Adds `user` to a live vault with `role`, or changes their role (a stored role statement
+    /// stays as it was). `NotFound` for a missing or deleted vault or an unknown user.
     pub async fn set_vault_member(
         &self,
         vault: VaultId,

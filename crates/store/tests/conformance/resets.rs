@@ -116,6 +116,7 @@ pub(crate) async fn password_resets(env: Env) {
         vault,
         bob.id,
         VaultRole::Editor,
+        None,
         &[
             g(GrantRecipient::User(bob.id)),
             g(GrantRecipient::Device(old_dev)),

@@ -78,6 +78,7 @@ pub(crate) async fn sharing(env: Env) {
             vault,
             bob.id,
             VaultRole::Editor,
+            None,
             &[
                 grant(GrantRecipient::User(bob.id), 1),
                 grant(GrantRecipient::Device(bob_dev), 2),
@@ -96,6 +97,7 @@ pub(crate) async fn sharing(env: Env) {
         vault,
         bob.id,
         VaultRole::Editor,
+        Some(b"editor-statement"),
         &[
             grant(GrantRecipient::User(bob.id), 1),
             grant(GrantRecipient::Device(bob_dev), 1),
@@ -112,11 +114,16 @@ pub(crate) async fn sharing(env: Env) {
     let members = main.vault_members(vault).await.unwrap();
     assert_eq!(members.len(), 2);
     assert_eq!(members[0].role, VaultRole::Manager, "managers first");
-    // re-sharing replaces grants (same recipient and epoch), changes the role
+    assert_eq!(
+        members[1].role_statement.as_deref(),
+        Some(&b"editor-statement"[..])
+    );
+    // re-sharing replaces grants (same recipient and epoch), changes the role and statement
     main.share_vault(
         vault,
         bob.id,
         VaultRole::Viewer,
+        Some(b"viewer-statement"),
         &[grant(GrantRecipient::User(bob.id), 1)],
         None,
     )
@@ -125,6 +132,12 @@ pub(crate) async fn sharing(env: Env) {
     assert_eq!(
         main.vault_role(vault, bob.id).await.unwrap(),
         VaultRole::Viewer
+    );
+    assert_eq!(
+        main.vault_members(vault).await.unwrap()[1]
+            .role_statement
+            .as_deref(),
+        Some(&b"viewer-statement"[..])
     );
     assert_eq!(grants_of(&main, vault, bob_dev, bob.id).await.len(), 2);
 
@@ -251,7 +264,7 @@ pub(crate) async fn sharing(env: Env) {
 
     // revoking a device of a member flags the vault again; removing a workspace member drops
     // them from the workspace's vaults
-    main.share_vault(vault, bob.id, VaultRole::Viewer, &[], None)
+    main.share_vault(vault, bob.id, VaultRole::Viewer, None, &[], None)
         .await
         .unwrap();
     main.revoke_device(bob_dev, None).await.unwrap();
@@ -270,6 +283,7 @@ pub(crate) async fn sharing(env: Env) {
             record: ValuePointer::random(),
             record_epoch: 1,
             grants: vec![grant(GrantRecipient::User(owner.id), 1)],
+            role_statement: Some(b"root-statement".to_vec()),
         },
         None,
     )
@@ -279,11 +293,19 @@ pub(crate) async fn sharing(env: Env) {
         wsv,
         bob.id,
         VaultRole::Editor,
+        None,
         &[grant(GrantRecipient::Device(bob_dev2), 1)],
         None,
     )
     .await
     .unwrap();
+    // the creator's root statement and nothing for a share without one, as the sync reads them
+    let mut snap = main.vault_snapshot().await.unwrap();
+    assert_eq!(
+        snap.role_statements(wsv).await.unwrap(),
+        vec![(owner.id, b"root-statement".to_vec())]
+    );
+    snap.finish().await.unwrap();
     main.remove_member(ws, bob.id, None).await.unwrap();
     assert!(main.vault_role(vault, bob.id).await.is_ok());
     assert!(main.vault_role(wsv, bob.id).await.is_err());

@@ -52,6 +52,7 @@ async fn ws_vault(main: &MainStore, owner: UserId, ws: Option<WorkspaceId>) -> V
             record: ValuePointer::random(),
             record_epoch: 1,
             grants: vec![grant(GrantRecipient::User(owner), 1)],
+            role_statement: None,
         },
         None,
     )
@@ -248,6 +249,7 @@ pub(crate) async fn teams(env: Env) {
                 grant(GrantRecipient::User(bob.id), 1),
                 grant(GrantRecipient::User(bob.id), 2),
             ],
+            None,
             owner.id,
             Some(&ev("access.approve", reqs[0])),
         )
@@ -268,6 +270,7 @@ pub(crate) async fn teams(env: Env) {
         .approve_access_request(
             reqs[0],
             &[grant(GrantRecipient::User(bob.id), 1)],
+            None,
             owner.id,
             Some(&ev("access.approve", reqs[0])),
         )
@@ -280,13 +283,14 @@ pub(crate) async fn teams(env: Env) {
     assert_eq!(grants_to(&main, vault, bob.id).await, 1);
     assert!(pending_for(&main, owner.id, bob.id).await.is_empty());
     let again = main
-        .approve_access_request(reqs[0], &[], owner.id, None)
+        .approve_access_request(reqs[0], &[], None, owner.id, None)
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let r = main
         .approve_access_request(
             coffer_proto::AccessRequestId::new_random(),
             &[],
+            None,
             owner.id,
             None,
         )
@@ -306,7 +310,7 @@ pub(crate) async fn teams(env: Env) {
     let r = main.deny_access_request(creq[0], owner.id, None).await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
     let r = main
-        .approve_access_request(creq[0], &[], owner.id, None)
+        .approve_access_request(creq[0], &[], None, owner.id, None)
         .await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
 
@@ -318,6 +322,7 @@ pub(crate) async fn teams(env: Env) {
         vault,
         carol.id,
         VaultRole::Viewer,
+        None,
         &[grant(GrantRecipient::User(carol.id), 1)],
         None,
     )
@@ -380,6 +385,7 @@ pub(crate) async fn teams(env: Env) {
     let share = |u: UserId, epoch: u32| TeamShare {
         user: u,
         grants: vec![grant(GrantRecipient::User(u), epoch)],
+        statement: None,
     };
     let before = head(&main).await;
     for bad in [
@@ -426,7 +432,7 @@ pub(crate) async fn teams(env: Env) {
     assert_eq!(role_of(&main, v2, carol.id).await, Some(VaultRole::Manager));
 
     // ── all or nothing: a removal that would leave a vault without a manager ─
-    main.share_vault(v2, owner.id, VaultRole::Viewer, &[], None)
+    main.share_vault(v2, owner.id, VaultRole::Viewer, None, &[], None)
         .await
         .unwrap();
     main.remove_team_member(leads, carol.id, None)

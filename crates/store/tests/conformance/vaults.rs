@@ -56,6 +56,7 @@ pub(crate) async fn new_vault(
                 grant(GrantRecipient::Device(device)),
                 grant(GrantRecipient::User(owner)),
             ],
+            role_statement: None,
         },
         Some(&ev("vault.create", id)),
     )
@@ -128,6 +129,7 @@ pub(crate) async fn vaults_and_items(env: Env) {
                 record: ValuePointer::random(),
                 record_epoch: 1,
                 grants: vec![],
+                role_statement: None,
             },
             None,
         )

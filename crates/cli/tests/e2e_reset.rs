@@ -168,7 +168,26 @@ fn admin_reset_gives_a_new_identity_that_regains_access_only_after_confirmation(
         .unwrap();
     assert_eq!(epoch, 2, "{list}");
 
-    // bob's writes under his new identity are accepted by alice
+    // bob's role statement names his old identity: until a manager signs one for the new
+    // identity, his writes are refused by the others (protocol.md §18.6, §20)
+    let pw_refused = unique("refused-pw");
+    bob2.run(&[
+        "item", "create", "--vault", &vault, "--type", "login", "--name", "early", "--password",
+        &pw_refused,
+    ])
+    .success();
+    let r = alice.run(&["sync"]);
+    assert!(
+        !r.ok && r.stderr.contains("refusing a write signed by user"),
+        "{r:#?}"
+    );
+    // the manager re-shares (a role statement for the new identity); bob's next write is
+    // accepted
+    alice
+        .run(&[
+            "vault", "share", &vault, "--user", &bob.email, "--role", "editor",
+        ])
+        .success();
     let pw2 = unique("after-reset-pw");
     bob2.run(&[
         "item",

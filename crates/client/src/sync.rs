@@ -534,6 +534,7 @@ pub(crate) struct StreamApplier<'a> {
     rotation_due: Vec<VaultId>,
     waiting: Vec<VaultId>,
     acks: Vec<AckedGrant>,
+    notices: Vec<String>,
     current: Option<(Box<SyncVault>, Vec<ItemFrame>)>,
     first_err: Option<ClientError>,
     changed: usize,
@@ -558,6 +559,7 @@ impl<'a> StreamApplier<'a> {
             rotation_due: Vec::new(),
             waiting: Vec::new(),
             acks: Vec::new(),
+            notices: Vec::new(),
             current: None,
             first_err: None,
             changed: 0,
@@ -574,9 +576,15 @@ impl<'a> StreamApplier<'a> {
         let key = *sv.vault_id.as_uuid().as_bytes();
         let peers = match sv.workspace_id {
             Some(ws) if !sv.peers.is_empty() => {
-                self.pins
-                    .trust(self.keys.user_id, self.identity, ws, &sv.peers)
-                    .identities
+                let set = self
+                    .pins
+                    .trust(self.keys.user_id, self.identity, ws, &sv.peers);
+                for n in set.notices {
+                    if !self.notices.contains(&n) {
+                        self.notices.push(n);
+                    }
+                }
+                set.identities
             }
             _ => BTreeMap::from([(self.keys.user_id, *self.identity)]),
         };
@@ -704,6 +712,7 @@ impl<'a> StreamApplier<'a> {
             rotation_due: self.rotation_due,
             waiting: self.waiting,
             acks: self.acks,
+            notices: self.notices,
         })
     }
 }
@@ -719,6 +728,8 @@ pub(crate) struct Applied {
     pub(crate) waiting: Vec<VaultId>,
     /// Grants to this device opened for the first time (to acknowledge).
     pub(crate) acks: Vec<AckedGrant>,
+    /// Trust notices (an owner pinned on first sight, a re-confirmed identity).
+    pub(crate) notices: Vec<String>,
 }
 
 #[cfg(test)]

@@ -395,6 +395,7 @@ impl Client {
             rotation_due,
             waiting,
             acks,
+            notices,
         } = applier.finish()?;
         if pins != pins_before {
             pins.save(self.profile())?;
@@ -429,14 +430,14 @@ impl Client {
                 bytes: parser.bytes,
                 rotated: rotation_due,
                 replicated: 0,
-                notices: waiting
-                    .iter()
-                    .map(|v| {
+                notices: notices
+                    .into_iter()
+                    .chain(waiting.iter().map(|v| {
                         format!(
                             "vault {v} is waiting for its key: you are a member, and a device \
                              of a member who holds the key grants it on its next sync"
                         )
-                    })
+                    }))
                     .collect(),
             }),
         }

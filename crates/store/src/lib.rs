@@ -47,11 +47,11 @@ pub use binary_ids::{DataKeyId, ValuePointer};
 pub use db::{Backend, DatabaseUrl, StoreOptions};
 pub use error::StoreError;
 pub use main_store::{
-    Attachment, Credentials, DataKey, DataKeyState, Device, ITEM_PAGE_MAX, Invite, ItemRow,
-    ItemSelection, ItemWrite, ItemWritten, MainStore, Member, Membership, MfaSettings, NewDevice,
-    NewGrant, NewInvite, NewRecoveryKey, NewSession, NewUser, NewVault, NewWorkspace,
-    RecoveryGrantRow, RecoveryKey, Replication, RevisionRow, RotatedItem, ServerSecret, Session,
-    SessionRevocation, StoredGrant, User, Vault, VaultMember, VaultMembership, VaultRemains,
-    VaultRotation, VaultSnapshot, Workspace,
+    Attachment, Credentials, DataKey, DataKeyState, Device, DeviceEndorsementRow, ITEM_PAGE_MAX,
+    Invite, ItemRow, ItemSelection, ItemWrite, ItemWritten, MainStore, Member, Membership,
+    MfaSettings, NewDevice, NewGrant, NewInvite, NewRecoveryKey, NewSession, NewUser, NewVault,
+    NewWorkspace, RecoveryGrantRow, RecoveryKey, Replication, RevisionRow, RotatedItem,
+    ServerSecret, Session, SessionRevocation, StoredGrant, User, Vault, VaultMember,
+    VaultMembership, VaultRemains, VaultRotation, VaultSnapshot, Workspace,
 };
 pub use value_store::{BlobSegment, GET_MANY_MAX, POINTER_PAGE_MAX, StoredValue, ValueStore};

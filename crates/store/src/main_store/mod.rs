@@ -8,6 +8,7 @@
 //! can name what is being created); times the store records itself are unix seconds from the
 //! system clock.
 
+mod chain;
 mod devices;
 mod recovery;
 mod secrets;
@@ -20,6 +21,7 @@ mod workspaces;
 use sqlx::migrate::Migrator;
 use sqlx::{Any, Transaction};
 
+pub use chain::DeviceEndorsementRow;
 pub use devices::{Device, NewDevice};
 pub use recovery::{NewRecoveryKey, RecoveryGrantRow, RecoveryKey};
 pub use secrets::{DataKey, DataKeyState, ServerSecret};

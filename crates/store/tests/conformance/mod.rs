@@ -6,6 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod chain;
 mod crash;
 mod entities;
 mod recovery;
@@ -94,6 +95,7 @@ pub(crate) fn cases() -> Vec<(&'static str, Case)> {
         ("blob_segments", |e| Box::pin(vaults::blob_segments(e))),
         ("recovery_keys", |e| Box::pin(recovery::recovery_keys(e))),
         ("sharing", |e| Box::pin(sharing::sharing(e))),
+        ("device_chain", |e| Box::pin(chain::device_chain(e))),
         ("sigkill_loses_no_acknowledged_write", |e| {
             Box::pin(crash::sigkill(e))
         }),

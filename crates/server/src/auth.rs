@@ -207,6 +207,13 @@ pub async fn register_finish(
         return Err(ServerError::BadRequest("account.bundle: empty".into()));
     }
     check_new_device(&req.device)?;
+    let chain_link = req.device.chain_link.as_ref().ok_or_else(|| {
+        ServerError::BadRequest(
+            "device.chain_link: required: the genesis link of the device chain, adding this \
+             device (protocol.md §14.5)"
+                .into(),
+        )
+    })?;
 
     // A self-certified first device names the user and device ids it was certified for.
     let (user_id, device_id) = certified_ids(&req.device, &req.account.identity_public.0)?
@@ -242,11 +249,18 @@ pub async fn register_finish(
     // user, first device and session in one transaction
     if let Err(e) = state
         .main
-        .register_account(&new, &device, Some(&session_row), Some(&event))
+        .register_account_chained(
+            &new,
+            &device,
+            Some(&session_row),
+            &chain_link.0,
+            Some(&event),
+        )
         .await
     {
         state.delete_sealed(pointer).await?;
         return Err(match e {
+            StoreError::Conflict(m) if m.starts_with("chain link") => ServerError::Conflict(m),
             StoreError::Conflict(_) => ServerError::Conflict("email already registered".into()),
             e => e.into(),
         });

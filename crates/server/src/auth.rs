@@ -207,6 +207,10 @@ pub async fn register_finish(
         return Err(ServerError::BadRequest("account.bundle: empty".into()));
     }
     check_new_device(&req.device)?;
+
+    // A self-certified first device names the user and device ids it was certified for.
+    let (user_id, device_id) = certified_ids(&req.device, &req.account.identity_public.0)?
+        .unwrap_or_else(|| (UserId::new_random(), DeviceId::new_random()));
     let chain_link = req.device.chain_link.as_ref().ok_or_else(|| {
         ServerError::BadRequest(
             "device.chain_link: required: the genesis link of the device chain, adding this \
@@ -215,9 +219,6 @@ pub async fn register_finish(
         )
     })?;
 
-    // A self-certified first device names the user and device ids it was certified for.
-    let (user_id, device_id) = certified_ids(&req.device, &req.account.identity_public.0)?
-        .unwrap_or_else(|| (UserId::new_random(), DeviceId::new_random()));
     let new = NewUser {
         id: user_id,
         email: user.as_str().to_owned(),

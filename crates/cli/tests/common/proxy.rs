@@ -98,6 +98,9 @@ pub enum Mode {
     Json(JsonTamper),
     /// Rewrite the JSON of every vault frame of sync answers.
     VaultFrames(JsonTamper),
+    /// Answer `204 No Content` to every `POST` whose path ends with the given suffix without
+    /// forwarding it: the server acknowledges a change it never makes (a dropped revocation).
+    Swallow(String),
 }
 
 /// A rewrite of a JSON answer: `(path suffix, edit)`; the edit returns whether it changed
@@ -261,6 +264,18 @@ async fn handle(State(st): State<Arc<Shared>>, req: Request) -> Response {
         .lock()
         .unwrap()
         .push((parts.method.to_string(), path.clone(), body.to_vec()));
+    if parts.method == axum::http::Method::POST {
+        let mode = st.mode.lock().unwrap().clone();
+        if let Mode::Swallow(suffix) = mode
+            && path.ends_with(&suffix)
+        {
+            st.applied.fetch_add(1, Ordering::SeqCst);
+            return Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Body::empty())
+                .unwrap();
+        }
+    }
     let upstream = st
         .http
         .request(parts.method.clone(), format!("{}{pq}", st.upstream))
@@ -503,6 +518,7 @@ async fn tamper_sync(
         | Mode::DropAttachmentChunk(_)
         | Mode::Rollback(_)
         | Mode::SwapRecoveryShare(_)
+        | Mode::Swallow(_)
         | Mode::Json(_) => return None,
         Mode::VaultFrames(JsonTamper(_, edit)) => {
             let mut changed = false;

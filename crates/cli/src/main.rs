@@ -15,7 +15,7 @@
 //!   workspace invite NAME EMAIL --role R | invite EMAIL --role R --workspace NAME
 //!   workspace role NAME EMAIL ROLE | remove NAME EMAIL | policy NAME [--mfa-required BOOL]
 //!     [--admin-recovery manual|auto]
-//!   device list | device revoke ID
+//!   device list | device revoke ID | device code | device approve [ID] [--user EMAIL]
 //!   session list | session revoke ID
 //!   audit list --workspace NAME [--after SEQ] [--limit N] | audit verify
 //!   vault create NAME [--workspace W] [--description D] | list | rename VAULT NEW | delete VAULT [--yes]
@@ -359,14 +359,20 @@ enum DeviceCommand {
         /// The device id.
         id: DeviceId,
     },
-    /// On a pending device: the code to compare, once a trusted device started the approval.
+    /// On a pending device: the code to compare, once a trusted device started the approval;
+    /// once an owner or admin approved it (`coffer device approve --user`), finishes: checks
+    /// the approval and adds this device to your device chain.
     Code,
     /// On a trusted device: approve a pending device of yours. Starts the approval, asks for the
     /// code the new device then shows (`coffer device code` there), and only if it matches
-    /// certifies the device and grants it your vault keys.
+    /// certifies the device and grants it your vault keys. With `--user EMAIL`, an owner or
+    /// admin approves a member's pending device instead (protocol.md §14.6).
     Approve {
         /// The pending device (default: the only one).
         id: Option<DeviceId>,
+        /// Approve a pending device of this workspace member (owners and admins).
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
         /// Only start the approval (for scripts; finish with `--code`).
         #[arg(long, conflicts_with = "code")]
         start: bool,
@@ -604,12 +610,27 @@ async fn run(cli: Cli) -> Result<()> {
                     out.message(&json!({"revoked": id, "this_device": own}), &note)?;
                 }
                 DeviceCommand::Code => {
-                    let pending = client.is_pending().await?;
+                    let mut pending = client.is_pending().await?;
+                    let mut approved_by = None;
+                    if pending && let Some(admin) = client.complete_admin_approval().await? {
+                        pending = false;
+                        approved_by = Some(admin);
+                    }
                     let code = if pending {
                         client.approval_code().await?
                     } else {
                         None
                     };
+                    if let Some(admin) = &approved_by {
+                        out.message(
+                            &json!({"code": null, "pending": false, "approved_by": admin}),
+                            &format!(
+                                "approved by {admin}: this device is now trusted and in your \
+                                 device chain"
+                            ),
+                        )?;
+                        return Ok(());
+                    }
                     let text = match (&code, pending) {
                         (_, false) => "this device is trusted: there is nothing to approve".into(),
                         (Some(c), true) => format!(
@@ -621,7 +642,71 @@ async fn run(cli: Cli) -> Result<()> {
                     };
                     out.message(&json!({"code": code, "pending": pending}), &text)?;
                 }
-                DeviceCommand::Approve { id, start, code } => {
+                DeviceCommand::Approve {
+                    id,
+                    user: Some(email),
+                    start,
+                    code,
+                } => {
+                    let pending = client.member_pending_devices(&email).await?;
+                    let target = match id {
+                        Some(id) => id,
+                        None => match pending.as_slice() {
+                            [one] => *one,
+                            [] => bail!("no device of {email} is pending approval"),
+                            many => bail!(
+                                "several devices of {email} are pending: name one of {}",
+                                many.iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        },
+                    };
+                    let code = match code {
+                        Some(c) => c,
+                        None => {
+                            client.approve_member_start(&email, target).await?;
+                            if start {
+                                out.message(
+                                    &json!({"started": target, "user": email}),
+                                    &format!(
+                                        "approval of {email}'s device {target} started: they run \
+                                         `coffer device code` on the new device and read you the \
+                                         code; then run `coffer device approve {target} --user \
+                                         {email} --code CODE` here"
+                                    ),
+                                )?;
+                                return Ok(());
+                            }
+                            input::code(
+                                &mut stdin,
+                                false,
+                                &format!(
+                                    "{email} runs `coffer device code` on the new device \
+                                     {target}; type the code it shows: "
+                                ),
+                            )?
+                        }
+                    };
+                    let a = client.approve_member_finish(&email, target, &code).await?;
+                    out.message(
+                        &json!({"approved": a.device_id, "user": email, "grants": a.grants,
+                                "endorsed": true}),
+                        &format!(
+                            "device {} of {email} approved: endorsed, and {} vault key grant(s) \
+                             issued. It becomes trusted when {email} runs `coffer device code` \
+                             on it again",
+                            a.device_id, a.grants
+                        ),
+                    )?;
+                }
+                DeviceCommand::Approve {
+                    id,
+                    user: None,
+                    start,
+                    code,
+                } => {
                     let pending = client.pending_devices().await?;
                     let target = match id {
                         Some(id) => id,

@@ -172,7 +172,15 @@ fn admin_reset_gives_a_new_identity_that_regains_access_only_after_confirmation(
     // identity, his writes are refused by the others (protocol.md §18.6, §20)
     let pw_refused = unique("refused-pw");
     bob2.run(&[
-        "item", "create", "--vault", &vault, "--type", "login", "--name", "early", "--password",
+        "item",
+        "create",
+        "--vault",
+        &vault,
+        "--type",
+        "login",
+        "--name",
+        "early",
+        "--password",
         &pw_refused,
     ])
     .success();

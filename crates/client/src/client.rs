@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use coffer_crypto::Password;
-use coffer_crypto::chain::DeviceCertificate;
+use coffer_crypto::chain::{ChainLink, DeviceCertificate};
 use coffer_crypto::fingerprint::fingerprint_phrase;
 use coffer_crypto::identity::{KeyPair, PublicKeys};
 use coffer_crypto::opaque;
@@ -447,6 +447,8 @@ impl Client {
             &device.public(),
             now_secs(),
         )?;
+        // ... and the genesis of the device chain adding it (protocol.md §14.5).
+        let genesis = ChainLink::add(None, cert_device, &device.public(), now_secs(), &identity)?;
         let device_name = Self::device_name(device_name);
         let account = AccountKeys {
             identity_public: B64(identity.public().to_bytes().to_vec()),
@@ -458,6 +460,7 @@ impl Client {
             name: device_name.clone(),
             public_keys: B64(device.public().to_bytes().to_vec()),
             certificate: Some(B64(cert.as_bytes().to_vec())),
+            chain_link: Some(B64(genesis.as_bytes().to_vec())),
         };
         let result: LoginResult = match reset {
             None => {
@@ -494,6 +497,7 @@ impl Client {
         self.cfg.email = Some(email.clone());
         self.cfg.device_name = Some(device_name);
         let mut outcome = self.finish(email, ksf, identity.public(), result, true)?;
+        self.pin_link(user_id, &identity.public(), &genesis)?;
         self.secure_device(&identity, Some(device), &mut outcome, false)
             .await?;
         Ok(outcome)
@@ -537,15 +541,25 @@ impl Client {
                 &device.public(),
                 now_secs(),
             )?;
+            let (links, _) = self.own_chain(outcome.user_id, &identity.public()).await?;
+            let link = ChainLink::add(
+                links.last(),
+                *device_id.as_uuid().as_bytes(),
+                &device.public(),
+                now_secs(),
+                identity,
+            )?;
             self.post_no_content(
                 &format!("v1/devices/{}/certificate", seg(device_id)),
                 &coffer_proto::vault::CertifyDeviceRequest {
                     certificate: B64(cert.as_bytes().to_vec()),
                     grants: Vec::new(),
                     recovery_proof: None,
+                    chain_link: Some(B64(link.as_bytes().to_vec())),
                 },
             )
             .await?;
+            self.pin_link(outcome.user_id, &identity.public(), &link)?;
             outcome.device_state = DeviceState::Trusted;
         }
         let keys = Keys {
@@ -691,6 +705,7 @@ impl Client {
                         name,
                         public_keys: B64(kp.public().to_bytes().to_vec()),
                         certificate: None,
+                        chain_link: None,
                     }),
                     Some(kp),
                 )
@@ -1196,8 +1211,35 @@ impl Client {
 
     /// Revokes a device; its sessions end. Revoking this install's own device also forgets the
     /// local session and device keys.
+    ///
+    /// A device this user's device chain trusts is revoked with a `revoke` link signed by the
+    /// identity key (protocol.md §14.5), so this needs the unlocked keys; the new head is pinned
+    /// once the server accepted it. A device the chain never added (a pending one) is revoked
+    /// without a link.
     pub async fn revoke_device(&mut self, id: DeviceId) -> Result<bool> {
-        self.delete(&format!("v1/devices/{}", seg(id))).await?;
+        let keys = self.keys()?;
+        let identity = keys.identity.public();
+        let (links, trusted) = self.own_chain(keys.user_id, &identity).await?;
+        let link = match trusted.device(id.as_uuid().as_bytes()) {
+            Some(d) => Some(ChainLink::revoke(
+                links.last(),
+                d.id,
+                &d.keys,
+                now_secs(),
+                &keys.identity,
+            )?),
+            None => None,
+        };
+        self.post_no_content(
+            &format!("v1/devices/{}/revoke", seg(id)),
+            &coffer_proto::vault::RevokeDeviceRequest {
+                chain_link: link.as_ref().map(|l| B64(l.as_bytes().to_vec())),
+            },
+        )
+        .await?;
+        if let Some(l) = &link {
+            self.pin_link(keys.user_id, &identity, l)?;
+        }
         let own = self.cfg.device_id == Some(id);
         if own {
             self.profile.clear_session()?;

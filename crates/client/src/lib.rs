@@ -28,8 +28,10 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod admin_approval;
 pub mod attach;
 pub mod cache;
+mod chains;
 mod client;
 pub mod error;
 pub mod generate;

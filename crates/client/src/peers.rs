@@ -63,6 +63,20 @@ pub(crate) struct PeerPins {
     /// one is a replay.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) roles: BTreeMap<VaultId, BTreeMap<UserId, u64>>,
+    /// Per user, the head of their device chain last verified (protocol.md §14.5).
+    #[serde(default)]
+    chains: BTreeMap<UserId, ChainPin>,
+}
+
+/// The head of a user's device chain this profile verified, under which identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChainPin {
+    /// The identity public keys (64 bytes) the chain is rooted at.
+    pub(crate) identity: B64,
+    /// The head link's seq.
+    pub(crate) seq: u64,
+    /// The head link's hash (32 bytes).
+    pub(crate) hash: B64,
 }
 
 /// Whom this client trusts in one workspace.
@@ -119,6 +133,34 @@ impl PeerPins {
         let bytes = serde_json::to_vec_pretty(self)
             .map_err(|e| ClientError::Protocol(format!("pins: {e}")))?;
         profile.write_private(PEERS_FILE, &bytes)
+    }
+
+    /// The chain head pinned for `user` under `identity` (`None`: never seen, or pinned under
+    /// another identity, which a re-confirmed identity replaces).
+    pub(crate) fn chain_pin(&self, user: UserId, identity: &PublicKeys) -> Option<(u64, [u8; 32])> {
+        let p = self.chains.get(&user)?;
+        if p.identity.0 != identity.to_bytes() {
+            return None;
+        }
+        Some((p.seq, p.hash.0.as_slice().try_into().ok()?))
+    }
+
+    /// Pins `head` as `user`'s chain head under `identity` (never moves a pin backwards under
+    /// the same identity).
+    pub(crate) fn pin_chain(&mut self, user: UserId, identity: &PublicKeys, head: (u64, [u8; 32])) {
+        if let Some((seq, _)) = self.chain_pin(user, identity)
+            && seq > head.0
+        {
+            return;
+        }
+        self.chains.insert(
+            user,
+            ChainPin {
+                identity: B64(identity.to_bytes().to_vec()),
+                seq: head.0,
+                hash: B64(head.1.to_vec()),
+            },
+        );
     }
 
     /// Decides whom to trust in `ws` given the served `members`; pins the root on first sight

@@ -379,15 +379,27 @@ impl Client {
                 grant: B64(g.into_bytes()),
             });
         }
+        // The link that adds this device to the chain, signed by the identity (protocol.md
+        // §14.5), built on the chain as verified against this profile's pin.
+        let (links, _) = self.own_chain(ctx.keys.user_id, &ctx.identity).await?;
+        let link = coffer_crypto::chain::ChainLink::add(
+            links.last(),
+            *me.as_uuid().as_bytes(),
+            &device_keys,
+            now_unix().max(0).unsigned_abs(),
+            &ctx.keys.identity,
+        )?;
         self.post_no_content(
             &format!("v1/devices/{me}/certificate"),
             &CertifyDeviceRequest {
                 certificate: B64(cert.as_bytes().to_vec()),
                 grants,
                 recovery_proof: Some(B64(proof.as_bytes().to_vec())),
+                chain_link: Some(B64(link.as_bytes().to_vec())),
             },
         )
         .await?;
+        self.pin_link(ctx.keys.user_id, &ctx.identity, &link)?;
         // Now trusted: sync, which opens the grants this device just gave itself.
         let mut state = Self::load_cache(&ctx)?;
         self.sync_into(&ctx, &mut state).await?;

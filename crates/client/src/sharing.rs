@@ -2,8 +2,8 @@
 //!
 //! - **Share**: the recipient's identity must chain to an attested one ([`crate::peers`]); the
 //!   vault's keys (every epoch held) are sealed to that identity and to each of the recipient's
-//!   trusted devices whose certificate verifies under it, signed by this device, and sent with
-//!   the role in one request.
+//!   devices that their verified device chain trusts and whose certificate verifies under it
+//!   ([`crate::chains`]), signed by this device, and sent with the role in one request.
 //! - **Unshare**: the server drops the member and their grants; this device then rotates the
 //!   vault at once, so nothing written afterwards opens on the removed member's devices.
 //! - **Rotate**: a fresh vault key for epoch + 1, granted to every remaining member whose
@@ -12,10 +12,12 @@
 //!   one request.
 //! - **Replicate**: for principals the server lists as lacking a vault's current key, this
 //!   device issues the grant when it holds the key and the principal chains to a trusted
-//!   identity (their device's certificate verifies under it).
+//!   identity (their device's certificate verifies under it) and its user's verified device
+//!   chain trusts it ([`crate::chains`]).
 
 use std::collections::BTreeMap;
 
+use coffer_crypto::chain::TrustedDevices;
 use coffer_crypto::item::{
     ItemLocation, SealedItem, open_item, seal_item_with_key, unwrap_file_key, unwrap_item_key,
     wrap_file_key,
@@ -28,11 +30,12 @@ use coffer_proto::vault::{
     AddGrantsRequest, GrantRecipient, PendingReplication, RotateVaultRequest, RotateVaultResponse,
     RotatedItemRequest, ShareVaultRequest, UserDevice, VaultGrant, VaultMemberInfo, VaultRole,
 };
-use coffer_proto::{DeviceId, DeviceState, UserId, VaultId, WorkspaceId};
+use coffer_proto::{DeviceState, UserId, VaultId, WorkspaceId};
 use reqwest::Method;
 
 use crate::Client;
 use crate::cache::{self, CacheState, CachedItem, CachedVault};
+use crate::chains::chain_devices;
 use crate::error::{ClientError, Result};
 use crate::model::ItemData;
 use crate::net::Net;
@@ -137,28 +140,6 @@ fn seal_to(
         .collect()
 }
 
-/// The devices in `served` whose certificate verifies under `identity` and names `user`, the
-/// device and the served keys, and that are trusted.
-fn certified_devices(
-    user: UserId,
-    identity: &PublicKeys,
-    served: &[UserDevice],
-) -> Vec<(DeviceId, PublicKeys)> {
-    served
-        .iter()
-        .filter(|d| d.state == DeviceState::Trusted)
-        .filter_map(|d| {
-            let cert = DeviceCertificate::from_bytes(&d.certificate.as_ref()?.0).ok()?;
-            let keys = PublicKeys::from_bytes(&d.public_keys.0).ok()?;
-            (cert.verify(identity).is_ok()
-                && cert.user_id() == user.as_uuid().as_bytes()
-                && cert.device_id() == d.device_id.as_uuid().as_bytes()
-                && *cert.device_keys() == keys)
-                .then_some((d.device_id, keys))
-        })
-        .collect()
-}
-
 impl Client {
     /// Whom this device trusts in workspace `ws` (fetches the members, updates the pins).
     pub(crate) async fn trust_in(&self, ctx: &Ctx, ws: WorkspaceId) -> Result<TrustSet> {
@@ -181,9 +162,10 @@ impl Client {
         email: &str,
     ) -> Result<Vec<(GrantRecipient, PublicKeys)>> {
         let identity = *trust.require(user, email)?;
+        let chain = self.verified_chain(user, email, &identity).await?;
         let served: Vec<UserDevice> = self.get(&format!("v1/users/{user}/devices")).await?;
         let mut out = vec![(GrantRecipient::User(user), identity)];
-        for (d, keys) in certified_devices(user, &identity, &served) {
+        for (d, keys) in chain_devices(user, &identity, &chain, &served) {
             out.push((GrantRecipient::Device(d), keys));
         }
         Ok(out)
@@ -454,6 +436,8 @@ impl Client {
             by_vault.entry(p.vault_id).or_default().push(p);
         }
         let mut trusts: BTreeMap<WorkspaceId, TrustSet> = BTreeMap::new();
+        let mut chains: BTreeMap<UserId, std::result::Result<TrustedDevices, String>> =
+            BTreeMap::new();
         let (mut issued, mut notices) = (0, Vec::new());
         for (vault, wants) in by_vault {
             let Some(v) = state.vaults.get(vault.as_uuid().as_bytes()) else {
@@ -494,6 +478,25 @@ impl Client {
                 match (p.device_id, &p.certificate) {
                     (None, _) => recipients.push((GrantRecipient::User(p.user_id), *identity)),
                     (Some(d), Some(cert)) => {
+                        // The device must be in its user's verified chain (fetched once).
+                        let chain = match chains.entry(p.user_id) {
+                            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                                self.verified_chain(p.user_id, &p.user_id.to_string(), identity)
+                                    .await
+                                    .map_err(|e| e.to_string()),
+                            ),
+                        };
+                        let chain = match chain {
+                            Ok(c) => &*c,
+                            Err(m) => {
+                                notices.push(format!(
+                                    "not replicating vault \"{}\" to device {d}: {m}",
+                                    v.record.name
+                                ));
+                                continue;
+                            }
+                        };
                         let served = UserDevice {
                             device_id: d,
                             state: DeviceState::Trusted,
@@ -503,11 +506,12 @@ impl Client {
                             },
                             certificate: Some(cert.clone()),
                         };
-                        match certified_devices(p.user_id, identity, &[served]).pop() {
+                        match chain_devices(p.user_id, identity, chain, &[served]).pop() {
                             Some((d, keys)) => recipients.push((GrantRecipient::Device(d), keys)),
                             None => notices.push(format!(
-                                "not replicating vault \"{}\" to device {d}: its certificate \
-                                 does not verify under its user's trusted identity",
+                                "not replicating vault \"{}\" to device {d}: its user's device \
+                                 chain does not trust it, or its certificate does not verify \
+                                 under its user's trusted identity",
                                 v.record.name
                             )),
                         }

@@ -7,7 +7,9 @@
 //!
 //! [`apply_vault`] applies one vault's frames to a copy of its cached state: it opens the
 //! vault-key grants (trusted signers: the pinned identity key and the devices whose
-//! certificates verify under it), rebuilds the manifest entries from the items it holds (hashes
+//! certificates verify under a trusted identity and that their user's device chain, served in
+//! the frame and verified against the pinned head, trusts now; a grant by another signer is
+//! ignored), rebuilds the manifest entries from the items it holds (hashes
 //! computed here), verifies the compact manifest against the last head kept (rollback, fork,
 //! epoch), checks the items against it, and opens every changed item at the revision and epoch
 //! the manifest lists. Any failure is [`ClientError::Integrity`] and the caller keeps the old
@@ -15,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use coffer_crypto::chain::TrustedDevices;
 use coffer_crypto::context::{Context, Purpose};
 use coffer_crypto::item::{SealedItem, open_item};
 use coffer_crypto::manifest::{Manifest, ManifestEntry, check_items, verify_manifest};
@@ -273,11 +276,14 @@ fn integrity(reason: impl std::fmt::Display) -> ClientError {
 
 /// The Ed25519 keys trusted as signers of a vault: this user's pinned identity, and the devices
 /// whose certificates (from `sv.signers`) verify under the trusted identity of the user they
-/// name (`peers`, this user included; see [`crate::peers`]) and name the served ids.
+/// name (`peers`, this user included; see [`crate::peers`]), name the served ids, and that the
+/// user's verified device chain (`chains`, [`crate::chains`]) trusts now with exactly those keys.
+/// A device the chain revoked or never added signs nothing.
 pub(crate) fn trusted_signers(
     sv: &SyncVault,
     identity: &PublicKeys,
     peers: &BTreeMap<UserId, PublicKeys>,
+    chains: &BTreeMap<UserId, TrustedDevices>,
 ) -> Vec<[u8; 32]> {
     let mut out = vec![*identity.signing()];
     for s in &sv.signers {
@@ -291,6 +297,14 @@ pub(crate) fn trusted_signers(
             || cert.device_id() != s.device_id.as_uuid().as_bytes()
             || cert.user_id() != s.user_id.as_uuid().as_bytes()
         {
+            continue;
+        }
+        let in_chain = chains.get(&s.user_id).is_some_and(|c| {
+            c.identity() == owner
+                && c.device(s.device_id.as_uuid().as_bytes())
+                    .is_some_and(|d| d.keys == *cert.device_keys())
+        });
+        if !in_chain {
             continue;
         }
         out.push(*cert.device_keys().signing());
@@ -347,6 +361,9 @@ pub(crate) fn open_fields(
 
 /// Applies one vault's frames to (a copy of) its cached state and verifies everything; see the
 /// module documentation. `old` is the cached state (none for a vault new to this client).
+/// `peers`, `roles` and `chains` are the three trust inputs (identities, role statements,
+/// device chains), each verified by its own module.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn apply_vault(
     old: Option<&CachedVault>,
     sv: &SyncVault,
@@ -355,6 +372,7 @@ pub(crate) fn apply_vault(
     identity: &PublicKeys,
     peers: &BTreeMap<UserId, PublicKeys>,
     roles: Option<&VerifiedRoles>,
+    chains: &BTreeMap<UserId, TrustedDevices>,
 ) -> Result<CachedVault> {
     let ws = sv
         .workspace_id
@@ -366,11 +384,12 @@ pub(crate) fn apply_vault(
     {
         return Err(integrity("the vault moved to another workspace"));
     }
-    let trusted = trusted_signers(sv, identity, peers);
+    let trusted = trusted_signers(sv, identity, peers, chains);
     // Vault keys: those held, plus every grant served.
     let mut vkeys: BTreeMap<u32, SymmetricKey> = old
         .map(|o| o.keys.iter().map(|(e, k)| (*e, k.duplicate())).collect())
         .unwrap_or_default();
+    let mut refused_grant: Option<CryptoError> = None;
     for g in &sv.grants {
         let recipient = match g.recipient {
             GrantRecipient::Device(d) if d == keys.device_id => &keys.device,
@@ -381,15 +400,29 @@ pub(crate) fn apply_vault(
             continue;
         }
         let grant = Grant::from_bytes(&g.grant.0).map_err(|e| integrity(format!("grant: {e}")))?;
-        let k = coffer_crypto::grant::open_grant_with(
+        let opened = coffer_crypto::grant::open_grant_with(
             &grant,
             recipient,
             |s| trusted.iter().any(|t| t == s),
             &vault_key_context(ws, vid, g.epoch),
-        )
-        .map_err(|e| vault_integrity(&e))?;
-        vkeys.insert(g.epoch, k);
+        );
+        match opened {
+            Ok(k) => {
+                vkeys.insert(g.epoch, k);
+            }
+            // A grant by a signer this device does not trust (now: e.g. a revoked device) is
+            // ignored; another grant of the epoch may still open. If none does, the epoch's
+            // key is missing below and this is the reason given.
+            Err(e @ CryptoError::UntrustedSigner { .. }) => {
+                refused_grant.get_or_insert(e);
+            }
+            Err(e) => return Err(vault_integrity(&e)),
+        }
     }
+    let missing_key = |epoch: u32| match &refused_grant {
+        Some(e) => vault_integrity(e),
+        None => integrity(format!("no key for epoch {epoch}")),
+    };
     // Items: the held set (for a delta) with the frames applied.
     let mut items: BTreeMap<[u8; 16], CachedItem> = match (sv.full, old) {
         (true, _) => BTreeMap::new(),
@@ -483,7 +516,7 @@ pub(crate) fn apply_vault(
             .ok_or_else(|| integrity("item dropped"))?;
         let key = vkeys
             .get(&entry.epoch)
-            .ok_or_else(|| integrity(format!("no key for epoch {}", entry.epoch)))?;
+            .ok_or_else(|| missing_key(entry.epoch))?;
         let it = items.get_mut(id).ok_or_else(|| integrity("item dropped"))?;
         let fields =
             open_fields(key, ws, vid, entry, &it.sealed).map_err(|e| vault_integrity(&e))?;
@@ -624,15 +657,47 @@ impl<'a> StreamApplier<'a> {
         let roles = sv.workspace_id.map(|_| {
             crate::statements::verified_roles(&mut self.pins, sv.vault_id, &sv.roles, &peers)
         });
-        match apply_vault(
-            old,
-            &sv,
-            &frames,
-            self.keys,
-            self.identity,
-            &peers,
-            roles.as_ref(),
-        ) {
+        // Each signer's device chain, verified against this profile's pins: a rolled-back or
+        // forked chain fails the vault loudly, naming the user.
+        let mut chains = BTreeMap::new();
+        let mut chain_err = None;
+        for c in &sv.signer_chains {
+            let Some(identity) = peers.get(&c.user_id) else {
+                continue;
+            };
+            let who = sv
+                .peers
+                .iter()
+                .find(|m| m.user_id == c.user_id)
+                .map_or_else(|| c.user_id.to_string(), |m| m.email.clone());
+            let who = if c.user_id == self.keys.user_id {
+                "your own account".to_owned()
+            } else {
+                who
+            };
+            match crate::chains::check_chain(&mut self.pins, c.user_id, &who, identity, &c.links) {
+                Ok(t) => {
+                    chains.insert(c.user_id, t);
+                }
+                Err(e) => {
+                    chain_err.get_or_insert(e);
+                }
+            }
+        }
+        let applied = match chain_err {
+            Some(e) => Err(e),
+            None => apply_vault(
+                old,
+                &sv,
+                &frames,
+                self.keys,
+                self.identity,
+                &peers,
+                roles.as_ref(),
+                &chains,
+            ),
+        };
+        match applied {
             Ok(v) => {
                 self.changed += frames.len();
                 for epoch in newly_granted {
@@ -741,7 +806,7 @@ mod tests {
     use coffer_crypto::item::{ItemLocation, seal_item};
     use coffer_crypto::manifest::ManifestBody;
     use coffer_proto::api::B64;
-    use coffer_proto::vault::{SignerDevice, VaultGrant, VaultRole};
+    use coffer_proto::vault::{SignerChain, SignerDevice, VaultGrant, VaultRole};
     use coffer_proto::{DeviceId, UserId};
 
     fn keys() -> (Keys, SignerDevice) {
@@ -785,6 +850,8 @@ mod tests {
         manifest: Manifest,
         grants: Vec<VaultGrant>,
         signer: SignerDevice,
+        /// The signer's user's device chain (genesis adding the signer device).
+        chain: Vec<SignerChain>,
     }
 
     impl Fixture {
@@ -809,6 +876,21 @@ mod tests {
                     grant: B64(grant.into_bytes()),
                 }],
                 signer: signer.clone(),
+                chain: {
+                    let cert = DeviceCertificate::from_bytes(&signer.certificate.0).unwrap();
+                    let l0 = coffer_crypto::chain::ChainLink::add(
+                        None,
+                        *signer.device_id.as_uuid().as_bytes(),
+                        cert.device_keys(),
+                        1,
+                        &k.identity,
+                    )
+                    .unwrap();
+                    vec![SignerChain {
+                        user_id: signer.user_id,
+                        links: vec![B64(l0.as_bytes().to_vec())],
+                    }]
+                },
             };
             // Rebuild as a proper genesis holding the record.
             let rec = f.seal(record_id(), 1, &[(VAULT_RECORD_FIELD, br#"{"name":"V"}"#)]);
@@ -903,6 +985,7 @@ mod tests {
                     peers: Vec::new(),
                     rotation_due: false,
                     roles: Vec::new(),
+                    signer_chains: self.chain.clone(),
                 },
                 frames,
             )

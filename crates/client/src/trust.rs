@@ -16,7 +16,7 @@
 //! password stays **pending** while its user has another trusted device: the server refuses it
 //! every vault until one of those devices approves it.
 
-use coffer_crypto::chain::DeviceCertificate;
+use coffer_crypto::chain::{ChainLink, DeviceCertificate};
 use coffer_crypto::fingerprint::approval_code;
 use coffer_crypto::secret::random_array;
 use coffer_crypto::{PublicKeys, seal_grant};
@@ -219,6 +219,16 @@ impl Client {
             &fixed,
             crate::model::now_unix().max(0).unsigned_abs(),
         )?;
+        // The link that adds the device to this user's chain (protocol.md §14.5), on the chain
+        // as verified against this profile's pin.
+        let (links, _) = self.own_chain(ctx.keys.user_id, &ctx.identity).await?;
+        let link = ChainLink::add(
+            links.last(),
+            *device.as_uuid().as_bytes(),
+            &fixed,
+            crate::model::now_unix().max(0).unsigned_abs(),
+            &ctx.keys.identity,
+        )?;
         let mut grants = Vec::new();
         for v in state.vaults.values() {
             for (epoch, key) in &v.keys {
@@ -238,9 +248,11 @@ impl Client {
                 certificate: B64(cert.as_bytes().to_vec()),
                 grants,
                 recovery_proof: None,
+                chain_link: Some(B64(link.as_bytes().to_vec())),
             },
         )
         .await?;
+        self.pin_link(ctx.keys.user_id, &ctx.identity, &link)?;
         self.profile().remove(&file)?;
         Ok(Approval {
             device_id: device,

@@ -27,6 +27,7 @@
 pub mod attest;
 pub mod chain;
 pub mod context;
+pub mod endorse;
 pub mod envelope;
 pub mod error;
 pub mod fingerprint;

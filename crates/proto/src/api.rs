@@ -100,6 +100,11 @@ pub struct NewDevice {
     pub public_keys: B64,
     /// Device certificate signed by the identity key, if the client could make one.
     pub certificate: Option<B64>,
+    /// At registration: the genesis link of the user's device chain (protocol.md §14.5), which
+    /// adds this device, signed by the new identity key. Required by
+    /// `POST /v1/auth/register/finish`; ignored at login (a new device is pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_link: Option<B64>,
 }
 
 /// `POST /v1/auth/register/finish`.

@@ -326,6 +326,10 @@ pub struct SyncVault {
     /// from a device whose user holds a verified editor or manager statement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<MemberRoleStatement>,
+    /// The device chain of each user in `signers` (protocol.md §14.5): a signer is trusted only
+    /// while its user's verified chain trusts its keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signer_chains: Vec<SignerChain>,
 }
 
 /// A device that signed something in a vault, with its certificate.
@@ -367,6 +371,74 @@ pub struct CertifyDeviceRequest {
     /// user has trusted devices, when a recovery key of that user vouches for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_proof: Option<B64>,
+    /// The link that adds this device to its user's device chain (protocol.md §14.5), signed by
+    /// the identity key or a device the chain trusts. Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_link: Option<B64>,
+}
+
+/// `POST /v1/devices/{id}/revoke`: revokes a device of the caller's user (protocol.md §14.5).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RevokeDeviceRequest {
+    /// The link that revokes the device in its user's chain, signed by the identity key or a
+    /// device the chain trusts. Required for a device the chain trusts; none for a device the
+    /// chain never added (a pending one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_link: Option<B64>,
+}
+
+/// `GET /v1/users/{id}/chain`: a user's device chain and the admin endorsements of their
+/// devices (protocol.md §14.5, §14.6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct UserChain {
+    /// The user.
+    pub user_id: UserId,
+    /// Every link in seq order (protocol.md §5.5), from the genesis.
+    pub links: Vec<B64>,
+    /// Endorsements of the user's devices by owners or admins (§14.6), oldest first.
+    #[serde(default)]
+    pub endorsements: Vec<DeviceEndorsementInfo>,
+}
+
+/// One stored admin endorsement of a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct DeviceEndorsementInfo {
+    /// The endorsed device.
+    pub device_id: DeviceId,
+    /// The workspace in which the endorser is an owner or admin.
+    pub workspace_id: WorkspaceId,
+    /// The endorsing user.
+    pub endorser_id: UserId,
+    /// The signed endorsement (protocol.md §14.6).
+    pub endorsement: B64,
+}
+
+/// `POST /v1/devices/{id}/endorsement`: an owner's or admin's approval of a member's pending
+/// device (protocol.md §14.6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct EndorseDeviceRequest {
+    /// The workspace in which the caller is an owner or admin and the device's user a member.
+    pub workspace_id: WorkspaceId,
+    /// The endorsement, signed by the caller's identity key.
+    pub endorsement: B64,
+    /// Vault-key grants the admin's device issues to the new device (vaults both are members
+    /// of), sealed to the device's X25519 key and signed by the admin's device.
+    #[serde(default)]
+    pub grants: Vec<DeviceVaultGrant>,
+}
+
+/// The device chain of one user whose device signed something in a vault (sync frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct SignerChain {
+    /// The user.
+    pub user_id: UserId,
+    /// Every link of their chain in seq order.
+    pub links: Vec<B64>,
 }
 
 /// `PUT`/`GET /v1/devices/{id}/approval`: the approver's random nonce of a device approval

@@ -225,6 +225,14 @@ pub async fn register_finish(
     // A self-certified first device names the user and device ids it was certified for.
     let (user_id, device_id) = certified_ids(&req.device, &req.account.identity_public.0)?
         .unwrap_or_else(|| (UserId::new_random(), DeviceId::new_random()));
+    let chain_link = req.device.chain_link.as_ref().ok_or_else(|| {
+        ServerError::BadRequest(
+            "device.chain_link: required: the genesis link of the device chain, adding this \
+             device (protocol.md §14.5)"
+                .into(),
+        )
+    })?;
+
     let new = NewUser {
         id: user_id,
         email: user.as_str().to_owned(),
@@ -251,11 +259,18 @@ pub async fn register_finish(
     // user, first device and session in one transaction
     if let Err(e) = state
         .main
-        .register_account(&new, &device, Some(&session_row), Some(&event))
+        .register_account_chained(
+            &new,
+            &device,
+            Some(&session_row),
+            &chain_link.0,
+            Some(&event),
+        )
         .await
     {
         state.delete_sealed(pointer).await?;
         return Err(match e {
+            StoreError::Conflict(m) if m.starts_with("chain link") => ServerError::Conflict(m),
             StoreError::Conflict(_) => ServerError::Conflict("email already registered".into()),
             e => e.into(),
         });
@@ -532,6 +547,11 @@ pub async fn reset_finish(
             "device.certificate: names another user".into(),
         ));
     }
+    let Some(link) = req.device.chain_link.clone() else {
+        return Err(ServerError::BadRequest(
+            "device.chain_link: required (the genesis of the new identity's device chain)".into(),
+        ));
+    };
     let (device, pointer) = prepare_device(
         &state,
         user.id,
@@ -558,8 +578,7 @@ pub async fn reset_finish(
             reset.id,
             user.id,
             &credentials,
-            &device,
-            &session_row,
+            (&device, &session_row, &link.0),
             Some(&event),
         )
         .await
@@ -569,6 +588,9 @@ pub async fn reset_finish(
             state.delete_sealed(pointer).await?;
             return Err(match e {
                 StoreError::Conflict(_) => ServerError::Forbidden(RESET_REFUSED),
+                StoreError::Invalid(m) => {
+                    ServerError::BadRequest(format!("device.chain_link: {m}"))
+                }
                 e => e.into(),
             });
         }

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use coffer_proto::api::B64;
 use coffer_proto::vault::{
-    MemberRoleStatement, SYNC_CONTENT_TYPE, SYNC_ITEM_DELETED, SignerDevice, SyncEnd,
+    MemberRoleStatement, SYNC_CONTENT_TYPE, SYNC_ITEM_DELETED, SignerChain, SignerDevice, SyncEnd,
     SyncFrameKind, SyncRequest, SyncVault, VaultGrant,
 };
 use coffer_proto::{DeviceId, UserId};
@@ -212,6 +212,15 @@ async fn vault_frames(
     // signed something or holds a statement.
     let others =
         signers.iter().any(|s| s.user_id != user) || roles.iter().any(|r| r.user_id != user);
+    // Each signer's user's device chain: clients trust a signer only while it verifies.
+    let signer_users: BTreeSet<UserId> = signers.iter().map(|s| s.user_id).collect();
+    let mut signer_chains = Vec::with_capacity(signer_users.len());
+    for u in signer_users {
+        signer_chains.push(SignerChain {
+            user_id: u,
+            links: snap.device_chain(u).await?.into_iter().map(B64).collect(),
+        });
+    }
     let peers = match v.workspace_id {
         Some(ws) if others => snap
             .workspace_members(ws)
@@ -241,6 +250,7 @@ async fn vault_frames(
         peers,
         rotation_due: v.rotation_due,
         roles,
+        signer_chains,
     };
     let json = serde_json::to_vec(&header).map_err(ServerError::internal)?;
     out.frame(SyncFrameKind::Vault, &json).await?;

@@ -103,7 +103,7 @@ async fn signup_and_login(b: &Backend<'_>) {
                 Method::POST,
                 "/v1/auth/register/finish",
                 None,
-                Some(serde_json::to_value(body).unwrap()),
+                Some(serde_json::to_value(&body).unwrap()),
             )
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
@@ -112,6 +112,49 @@ async fn signup_and_login(b: &Backend<'_>) {
             "{v}"
         );
         // nothing was stored
+        assert!(
+            app.state
+                .main
+                .user_by_email("zed@example.com")
+                .await
+                .is_err()
+        );
+        // a right certificate without the genesis link of the device chain: refused too
+        let mut body = body;
+        assert!(body.device.chain_link.is_none());
+        let cert =
+            DeviceCertificate::issue(&identity, [1; 16], [2; 16], &dev_kp.public(), 0).unwrap();
+        body.device.certificate = Some(B64(cert.as_bytes().to_vec()));
+        let (s, v) = app
+            .call(
+                Method::POST,
+                "/v1/auth/register/finish",
+                None,
+                Some(serde_json::to_value(&body).unwrap()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["message"].as_str().unwrap().contains("chain_link"), "{v}");
+        // a genesis signed by the device key instead of the identity: refused
+        let l0 = coffer_crypto::chain::ChainLink::add(None, [2; 16], &dev_kp.public(), 0, &dev_kp)
+            .unwrap();
+        body.device.chain_link = Some(B64(l0.as_bytes().to_vec()));
+        let (s, v) = app
+            .call(
+                Method::POST,
+                "/v1/auth/register/finish",
+                None,
+                Some(serde_json::to_value(&body).unwrap()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("signer is not trusted"),
+            "{v}"
+        );
         assert!(
             app.state
                 .main

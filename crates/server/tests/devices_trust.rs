@@ -8,7 +8,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use coffer_crypto::chain::DeviceCertificate;
+use coffer_crypto::chain::{ChainLink, DeviceCertificate};
 use coffer_crypto::identity::KeyPair;
 use coffer_proto::api::{DeviceRef, LoginResult};
 use coffer_proto::vault::UserDevice;
@@ -16,12 +16,53 @@ use coffer_proto::{DeviceId, DeviceState};
 use common::*;
 use serde_json::json;
 
-async fn post_cert(app: &TestApp, token: &str, device: DeviceId, cert: &[u8]) -> StatusCode {
+/// Certifies `device` with `cert` and the next `add` link of its user's chain (for the keys the
+/// certificate names, or fresh keys when it does not parse) signed by `signer`.
+async fn post_cert(
+    app: &TestApp,
+    token: &str,
+    device: DeviceId,
+    cert: &[u8],
+    signer: &KeyPair,
+) -> StatusCode {
+    let (user, keys) = match DeviceCertificate::from_bytes(cert) {
+        Ok(c) => (
+            coffer_proto::UserId::from_uuid(uuid::Uuid::from_bytes(*c.user_id())),
+            *c.device_keys(),
+        ),
+        Err(_) => (
+            coffer_proto::UserId::new_random(),
+            KeyPair::generate().unwrap().public(),
+        ),
+    };
+    let (_, v) = app.get(&format!("/v1/users/{user}/chain"), token).await;
+    let prev = v["links"]
+        .as_array()
+        .and_then(|a| a.last())
+        .map(|l| ChainLink::from_bytes(&unb64(l)).unwrap());
+    let link = ChainLink::add(
+        prev.as_ref(),
+        *device.as_uuid().as_bytes(),
+        &keys,
+        2,
+        signer,
+    )
+    .unwrap();
+    post_cert_link(app, token, device, cert, link.as_bytes()).await
+}
+
+async fn post_cert_link(
+    app: &TestApp,
+    token: &str,
+    device: DeviceId,
+    cert: &[u8],
+    link: &[u8],
+) -> StatusCode {
     let (s, _) = app
         .post(
             &format!("/v1/devices/{device}/certificate"),
             token,
-            json!({ "certificate": b64(cert) }),
+            json!({ "certificate": b64(cert), "chain_link": b64(link) }),
         )
         .await;
     s
@@ -57,7 +98,7 @@ async fn pending_device_is_certified(b: &Backend<'_>) {
 
     // the pending device cannot certify itself while its user has a trusted device
     assert_eq!(
-        post_cert(&app, tok, phone.device_id, &good).await,
+        post_cert(&app, tok, phone.device_id, &good, &a.identity).await,
         StatusCode::FORBIDDEN
     );
     // nor can another pending device approve it
@@ -66,7 +107,14 @@ async fn pending_device_is_certified(b: &Backend<'_>) {
     let tablet: LoginResult = serde_json::from_value(v2).unwrap();
     assert_eq!(tablet.device_state, DeviceState::Pending);
     assert_eq!(
-        post_cert(&app, tablet.session.token.as_str(), phone.device_id, &good).await,
+        post_cert(
+            &app,
+            tablet.session.token.as_str(),
+            phone.device_id,
+            &good,
+            &a.identity
+        )
+        .await,
         StatusCode::FORBIDDEN
     );
     let _ = tablet_kp;
@@ -96,7 +144,8 @@ async fn pending_device_is_certified(b: &Backend<'_>) {
             &app,
             &a.token,
             phone.device_id,
-            &cert(&other, uid, pid, &phone_kp)
+            &cert(&other, uid, pid, &phone_kp),
+            &a.identity
         )
         .await,
         StatusCode::BAD_REQUEST
@@ -107,13 +156,13 @@ async fn pending_device_is_certified(b: &Backend<'_>) {
     let bad_keys = cert(&a.identity, uid, pid, &KeyPair::generate().unwrap());
     for c in [&bad_user, &bad_device, &bad_keys] {
         assert_eq!(
-            post_cert(&app, &a.token, phone.device_id, c).await,
+            post_cert(&app, &a.token, phone.device_id, c, &a.identity).await,
             StatusCode::BAD_REQUEST
         );
     }
     // malformed
     assert_eq!(
-        post_cert(&app, &a.token, phone.device_id, &good[..100]).await,
+        post_cert(&app, &a.token, phone.device_id, &good[..100], &a.identity).await,
         StatusCode::BAD_REQUEST
     );
     let (_, devs) = user_devices(&app, tok, &a.user_id.to_string()).await;
@@ -126,7 +175,7 @@ async fn pending_device_is_certified(b: &Backend<'_>) {
 
     // the right one, from the trusted device
     assert_eq!(
-        post_cert(&app, &a.token, phone.device_id, &good).await,
+        post_cert(&app, &a.token, phone.device_id, &good, &a.identity).await,
         StatusCode::NO_CONTENT
     );
     let (s, devs) = user_devices(&app, tok, &a.user_id.to_string()).await;
@@ -148,7 +197,7 @@ async fn pending_device_is_certified(b: &Backend<'_>) {
 
     // a second time: already trusted
     assert_eq!(
-        post_cert(&app, &a.token, phone.device_id, &good).await,
+        post_cert(&app, &a.token, phone.device_id, &good, &a.identity).await,
         StatusCode::CONFLICT
     );
     let approved = app
@@ -182,7 +231,7 @@ async fn device_lists_are_private(b: &Backend<'_>) {
         &kp,
     );
     assert_eq!(
-        post_cert(&app, &a.token, c.device_id, &cc).await,
+        post_cert(&app, &a.token, c.device_id, &cc, &a.identity).await,
         StatusCode::FORBIDDEN
     );
 }

@@ -47,12 +47,13 @@ pub use binary_ids::{DataKeyId, ValuePointer};
 pub use db::{Backend, DatabaseUrl, StoreOptions};
 pub use error::StoreError;
 pub use main_store::{
-    AccessRequest, Attachment, Credentials, DataKey, DataKeyState, Device, ITEM_PAGE_MAX, Invite,
-    ItemRow, ItemSelection, ItemWrite, ItemWritten, MainStore, Member, Membership, MfaSettings,
-    NewDevice, NewGrant, NewInvite, NewPasswordReset, NewRecoveryKey, NewSession, NewTeam, NewUser,
-    NewVault, NewWorkspace, PasswordReset, RecoveryGrantRow, RecoveryKey, Replication,
-    ResetOutcome, RevisionRow, RotatedItem, ServerSecret, Session, SessionRevocation,
-    SharedItemRow, StoredGrant, Team, TeamMember, TeamShare, TeamSummary, TeamVault, User, Vault,
-    VaultMember, VaultMembership, VaultRemains, VaultRotation, VaultSnapshot, Workspace,
+    AccessRequest, Attachment, Credentials, DataKey, DataKeyState, Device, DeviceEndorsementRow,
+    ITEM_PAGE_MAX, Invite, ItemRow, ItemSelection, ItemWrite, ItemWritten, MainStore, Member,
+    Membership, MfaSettings, NewDevice, NewGrant, NewInvite, NewPasswordReset, NewRecoveryKey,
+    NewSession, NewTeam, NewUser, NewVault, NewWorkspace, PasswordReset, RecoveryGrantRow,
+    RecoveryKey, Replication, ResetOutcome, RevisionRow, RotatedItem, ServerSecret, Session,
+    SessionRevocation, SharedItemRow, StoredGrant, Team, TeamMember, TeamShare, TeamSummary,
+    TeamVault, User, Vault, VaultMember, VaultMembership, VaultRemains, VaultRotation,
+    VaultSnapshot, Workspace,
 };
 pub use value_store::{BlobSegment, GET_MANY_MAX, POINTER_PAGE_MAX, StoredValue, ValueStore};

@@ -101,6 +101,9 @@ pub enum Mode {
     JsonPost(JsonTamper),
     /// Rewrite the JSON of every vault frame of sync answers.
     VaultFrames(JsonTamper),
+    /// Answer `204 No Content` to every `POST` whose path ends with the given suffix without
+    /// forwarding it: the server acknowledges a change it never makes (a dropped revocation).
+    Swallow(String),
 }
 
 /// A rewrite of a JSON answer: `(path suffix, edit)`; the edit returns whether it changed
@@ -264,6 +267,18 @@ async fn handle(State(st): State<Arc<Shared>>, req: Request) -> Response {
         .lock()
         .unwrap()
         .push((parts.method.to_string(), path.clone(), body.to_vec()));
+    if parts.method == axum::http::Method::POST {
+        let mode = st.mode.lock().unwrap().clone();
+        if let Mode::Swallow(suffix) = mode
+            && path.ends_with(&suffix)
+        {
+            st.applied.fetch_add(1, Ordering::SeqCst);
+            return Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Body::empty())
+                .unwrap();
+        }
+    }
     let upstream = st
         .http
         .request(parts.method.clone(), format!("{}{pq}", st.upstream))
@@ -512,6 +527,7 @@ async fn tamper_sync(
         | Mode::DropAttachmentChunk(_)
         | Mode::Rollback(_)
         | Mode::SwapRecoveryShare(_)
+        | Mode::Swallow(_)
         | Mode::Json(_)
         | Mode::JsonPost(_) => return None,
         Mode::VaultFrames(JsonTamper(_, edit)) => {

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use coffer_crypto::Password;
-use coffer_crypto::chain::DeviceCertificate;
+use coffer_crypto::chain::{ChainLink, DeviceCertificate};
 use coffer_crypto::identity::KeyPair;
 use coffer_crypto::opaque::{self, KsfParams as OpaqueKsf, UserId as OpaqueUser};
 use coffer_proto::api::{
@@ -212,6 +212,7 @@ pub fn new_device(name: &str) -> (KeyPair, NewDevice) {
         name: name.to_owned(),
         public_keys: B64(kp.public().to_bytes().to_vec()),
         certificate: None,
+        chain_link: None,
     };
     (kp, nd)
 }
@@ -248,6 +249,9 @@ pub async fn register(app: &TestApp, email: &str, password: &str) -> Account {
     let cert =
         DeviceCertificate::issue(&identity, uid, did, &device.public(), 1_700_000_000).unwrap();
     nd.certificate = Some(B64(cert.as_bytes().to_vec()));
+    // ... and starts the device chain (protocol.md §14.5)
+    let genesis = ChainLink::add(None, did, &device.public(), 1_700_000_000, &identity).unwrap();
+    nd.chain_link = Some(B64(genesis.as_bytes().to_vec()));
     let body = RegisterFinishRequest {
         email: email.to_owned(),
         upload: B64(upload),
@@ -362,4 +366,37 @@ pub fn json_body(v: Value) -> Option<Value> {
 
 pub fn empty() -> Value {
     json!({})
+}
+
+/// The links of `user`'s device chain as the server serves them to `token`.
+pub async fn chain_links(app: &TestApp, token: &str, user: UserId) -> Vec<ChainLink> {
+    let (s, v) = app.get(&format!("/v1/users/{user}/chain"), token).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| ChainLink::from_bytes(&unb64(l)).unwrap())
+        .collect()
+}
+
+/// The next link of `user`'s chain (as served to `token`): adds (`add`) or revokes `device`
+/// with `keys`, signed by `signer`. Its bytes.
+pub async fn next_link(
+    app: &TestApp,
+    token: &str,
+    user: UserId,
+    add: bool,
+    device: DeviceId,
+    keys: &coffer_crypto::PublicKeys,
+    signer: &KeyPair,
+) -> Vec<u8> {
+    let links = chain_links(app, token, user).await;
+    let id = *device.as_uuid().as_bytes();
+    let l = if add {
+        ChainLink::add(links.last(), id, keys, 1_700_000_100, signer)
+    } else {
+        ChainLink::revoke(links.last(), id, keys, 1_700_000_100, signer)
+    };
+    l.unwrap().as_bytes().to_vec()
 }

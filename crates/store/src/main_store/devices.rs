@@ -149,6 +149,58 @@ pub(crate) async fn insert_device(
     })
 }
 
+/// Makes pending device `id` trusted with `certificate` and stores the grants issued to it,
+/// inside the caller's write transaction. `Conflict` if it is not pending, `NotFound` if unknown.
+pub(crate) async fn approve_on(
+    conn: &mut AnyConnection,
+    id: DeviceId,
+    certificate: &[u8],
+    grants: &[(VaultId, NewGrant)],
+) -> Result<(), StoreError> {
+    let t = now();
+    for (vault, g) in grants {
+        super::vaults::insert_grant(&mut *conn, *vault, g, t).await?;
+    }
+    let done = sqlx::query(
+        "UPDATE devices SET state = 'trusted', certificate = $2 \
+         WHERE id = $1 AND state = 'pending'",
+    )
+    .bind(id.to_string())
+    .bind(certificate.to_vec())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        let exists = sqlx::query("SELECT id FROM devices WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Err(match exists {
+            None => StoreError::NotFound,
+            Some(_) => StoreError::Conflict("device is not pending".into()),
+        });
+    }
+    Ok(())
+}
+
+/// Revokes device `id` and its sessions and flags its user's vaults for rotation, inside the
+/// caller's write transaction. Returns how many sessions were revoked.
+pub(crate) async fn revoke_on(conn: &mut AnyConnection, id: DeviceId) -> Result<u64, StoreError> {
+    let row = sqlx::query("SELECT user_id FROM devices WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let user: UserId = rows::parsed(&row, "user_id")?;
+    let done = sqlx::query("UPDATE devices SET state = 'revoked' WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    one_row(done.rows_affected())?;
+    let n = revoke_device_sessions_in_tx(&mut *conn, id).await?;
+    super::sharing::after_device_revoked(&mut *conn, user, id).await?;
+    Ok(n)
+}
+
 impl MainStore {
     /// Creates a device. `Conflict` if the id is taken; `NotFound` if the user does not exist.
     pub async fn create_device(
@@ -207,28 +259,7 @@ impl MainStore {
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let t = now();
-        for (vault, g) in grants {
-            super::vaults::insert_grant(&mut tx, *vault, g, t).await?;
-        }
-        let done = sqlx::query(
-            "UPDATE devices SET state = 'trusted', certificate = $2 \
-             WHERE id = $1 AND state = 'pending'",
-        )
-        .bind(id.to_string())
-        .bind(certificate.to_vec())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT id FROM devices WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-            return Err(match exists {
-                None => StoreError::NotFound,
-                Some(_) => StoreError::Conflict("device is not pending".into()),
-            });
-        }
+        approve_on(&mut tx, id, certificate, grants).await?;
         self.finish(tx, audit).await
     }
 
@@ -240,19 +271,7 @@ impl MainStore {
         audit: Option<&AuditEvent>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query("SELECT user_id FROM devices WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let user: UserId = rows::parsed(&row, "user_id")?;
-        let done = sqlx::query("UPDATE devices SET state = 'revoked' WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        one_row(done.rows_affected())?;
-        let n = revoke_device_sessions_in_tx(&mut tx, id).await?;
-        super::sharing::after_device_revoked(&mut tx, user, id).await?;
+        let n = revoke_on(&mut tx, id).await?;
         self.finish(tx, audit).await?;
         Ok(n)
     }

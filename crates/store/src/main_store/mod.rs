@@ -8,6 +8,7 @@
 //! can name what is being created); times the store records itself are unix seconds from the
 //! system clock.
 
+mod chain;
 mod devices;
 mod item_shares;
 mod recovery;
@@ -23,6 +24,7 @@ mod workspaces;
 use sqlx::migrate::Migrator;
 use sqlx::{Any, Transaction};
 
+pub use chain::DeviceEndorsementRow;
 pub use devices::{Device, NewDevice};
 pub use item_shares::SharedItemRow;
 pub use recovery::{NewRecoveryKey, RecoveryGrantRow, RecoveryKey};

@@ -1,7 +1,8 @@
 //! Admin password resets (protocol.md §20): the one-time reset tokens an owner or admin issues
 //! for a member (only their SHA-256 is stored), and the one transaction that uses a token to
 //! give the member new credentials, a new identity and a new first device while everything
-//! bound to the old identity (devices, sessions, identity grants, attestations, recovery keys)
+//! bound to the old identity (devices, sessions, identity grants, attestations, recovery keys,
+//! the device chain)
 //! is revoked or dropped.
 
 use std::fmt;
@@ -158,8 +159,7 @@ impl MainStore {
         id: ResetId,
         user: UserId,
         credentials: &Credentials,
-        device: &NewDevice,
-        session: &NewSession,
+        (device, session, chain_link): (&NewDevice, &NewSession, &[u8]),
         audit: Option<&AuditEvent>,
     ) -> Result<ResetOutcome, StoreError> {
         if device.user_id != user || session.user_id != user || device.id != session.device_id {
@@ -241,7 +241,29 @@ impl MainStore {
             .bind(user.to_string())
             .execute(&mut *tx)
             .await?;
-        let device = insert_device(&mut tx, device).await?;
+        // A new identity starts a new device chain (protocol.md §14.5): the old links and the
+        // admin endorsements of old devices go; the new device's genesis link is checked under
+        // the new identity.
+        sqlx::query("DELETE FROM device_chain_links WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM device_endorsements WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let device_row = insert_device(&mut tx, device).await?;
+        super::chain::append_link_on(
+            &mut tx,
+            user,
+            chain_link,
+            super::chain::LinkMust::Add {
+                device: device.id,
+                public_keys: &device.public_keys,
+            },
+        )
+        .await?;
+        let device = device_row;
         let session = insert_session(&mut tx, session).await?;
         self.finish(tx, audit).await?;
         Ok(ResetOutcome {

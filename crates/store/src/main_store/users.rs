@@ -181,6 +181,34 @@ impl MainStore {
         session: Option<&NewSession>,
         audit: Option<&AuditEvent>,
     ) -> Result<(User, Device, Option<Session>), StoreError> {
+        self.register_account_inner(user, device, session, None, audit)
+            .await
+    }
+
+    /// [`MainStore::register_account`] for a first device that is trusted at once: `link`, the
+    /// genesis of the user's device chain (seq 0, signed by the new identity key), must add
+    /// exactly this device with its keys; it is stored in the same transaction (protocol.md
+    /// §14.5). Nothing is written on a refusal.
+    pub async fn register_account_chained(
+        &self,
+        user: &NewUser,
+        device: &NewDevice,
+        session: Option<&NewSession>,
+        link: &[u8],
+        audit: Option<&AuditEvent>,
+    ) -> Result<(User, Device, Option<Session>), StoreError> {
+        self.register_account_inner(user, device, session, Some(link), audit)
+            .await
+    }
+
+    async fn register_account_inner(
+        &self,
+        user: &NewUser,
+        device: &NewDevice,
+        session: Option<&NewSession>,
+        link: Option<&[u8]>,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(User, Device, Option<Session>), StoreError> {
         if device.user_id != user.id || session.is_some_and(|s| s.user_id != user.id) {
             return Err(StoreError::Invalid(
                 "the device and session must belong to the new user".into(),
@@ -189,6 +217,18 @@ impl MainStore {
         let mut tx = self.db.begin_write().await?;
         let created = insert_user(&mut tx, user).await?;
         let dev = insert_device(&mut tx, device).await?;
+        if let Some(link) = link {
+            super::chain::append_link_on(
+                &mut tx,
+                user.id,
+                link,
+                super::chain::LinkMust::Add {
+                    device: device.id,
+                    public_keys: &device.public_keys,
+                },
+            )
+            .await?;
+        }
         let ses = match session {
             Some(s) => Some(insert_session(&mut tx, s).await?),
             None => None,

@@ -600,6 +600,11 @@ impl VaultSnapshot {
         grants_for_on(&mut self.tx, vault, device, user).await
     }
 
+    /// A user's device chain (every link in seq order), read in the snapshot.
+    pub async fn device_chain(&mut self, user: UserId) -> Result<Vec<Vec<u8>>, StoreError> {
+        super::chain::links_on(&mut self.tx, user).await
+    }
+
     /// A device, read in the snapshot (a stream must not take a second pooled connection while
     /// it holds this one: with every connection held by a stream, all would wait forever).
     pub async fn device(&mut self, id: DeviceId) -> Result<super::devices::Device, StoreError> {

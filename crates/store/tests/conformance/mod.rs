@@ -6,6 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod chain;
 mod crash;
 mod entities;
 mod recovery;
@@ -100,6 +101,7 @@ pub(crate) fn cases() -> Vec<(&'static str, Case)> {
         ("item_shares", |e| Box::pin(sharing::item_shares(e))),
         ("grant_mailbox", |e| Box::pin(sharing::grant_mailbox(e))),
         ("teams", |e| Box::pin(teams::teams(e))),
+        ("device_chain", |e| Box::pin(chain::device_chain(e))),
         ("sigkill_loses_no_acknowledged_write", |e| {
             Box::pin(crash::sigkill(e))
         }),

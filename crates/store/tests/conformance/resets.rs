@@ -4,10 +4,12 @@
 //! keys, flags the user's vaults for rotation and adds the new device with its session — all in
 //! one transaction.
 
+use coffer_crypto::{ChainLink, KeyPair};
 use coffer_proto::vault::{GrantRecipient, VaultRole};
 use coffer_proto::{DeviceId, DeviceState, ResetId, Role, SessionId, WorkspaceId};
 use coffer_store::{
-    MainStore, NewDevice, NewGrant, NewPasswordReset, NewSession, NewWorkspace, StoreError,
+    Credentials, MainStore, NewDevice, NewGrant, NewPasswordReset, NewSession, NewWorkspace,
+    StoreError,
 };
 
 use super::vaults::new_vault;
@@ -165,8 +167,7 @@ pub(crate) async fn password_resets(env: Env) {
             expired.id,
             bob.id,
             &credentials("new"),
-            &new,
-            &session(bob.id, new.id, 2),
+            (&new, &session(bob.id, new.id, 2), &[]),
             Some(&ev("user.password_reset", bob.id)),
         )
         .await;
@@ -187,8 +188,11 @@ pub(crate) async fn password_resets(env: Env) {
             expired.id,
             owner.id,
             &credentials("new"),
-            &device(owner.id, DeviceState::Trusted),
-            &session(owner.id, new.id, 3),
+            (
+                &device(owner.id, DeviceState::Trusted),
+                &session(owner.id, new.id, 3),
+                &[],
+            ),
             None,
         )
         .await;
@@ -199,8 +203,7 @@ pub(crate) async fn password_resets(env: Env) {
             r.id,
             bob.id,
             &credentials("new"),
-            &foreign,
-            &session(bob.id, foreign.id, 4),
+            (&foreign, &session(bob.id, foreign.id, 4), &[]),
             None,
         )
         .await;
@@ -210,25 +213,67 @@ pub(crate) async fn password_resets(env: Env) {
     // a recovery key of bob's is dropped by the reset (its pointer returned)
     let recovery_pointer = super::recovery::enrol(&main, vault, bob.id).await;
 
-    // the reset itself
+    // the reset itself: real keys, the new device's genesis link under the new identity
+    let identity = KeyPair::generate().unwrap();
+    let device_keys = KeyPair::generate().unwrap();
+    let new_creds = Credentials {
+        identity_public_keys: identity.public().to_bytes().to_vec(),
+        ..credentials("new")
+    };
+    let new = NewDevice {
+        public_keys: device_keys.public().to_bytes().to_vec(),
+        ..new
+    };
+    let genesis = ChainLink::add(
+        None,
+        *new.id.as_uuid().as_bytes(),
+        &device_keys.public(),
+        1,
+        &identity,
+    )
+    .unwrap();
+    // a link signed by another identity: Invalid, nothing written
+    let wrong = ChainLink::add(
+        None,
+        *new.id.as_uuid().as_bytes(),
+        &device_keys.public(),
+        1,
+        &KeyPair::generate().unwrap(),
+    )
+    .unwrap();
+    let done = main
+        .complete_password_reset(
+            r.id,
+            bob.id,
+            &new_creds,
+            (&new, &session(bob.id, new.id, 5), wrong.as_bytes()),
+            None,
+        )
+        .await;
+    assert!(matches!(done, Err(StoreError::Invalid(_))), "{done:?}");
+    untouched(&main, bob.id, old_dev).await;
     let out = main
         .complete_password_reset(
             r.id,
             bob.id,
-            &credentials("new"),
-            &new,
-            &session(bob.id, new.id, 5),
+            &new_creds,
+            (&new, &session(bob.id, new.id, 5), genesis.as_bytes()),
             Some(&ev("user.password_reset", bob.id)),
         )
         .await
         .unwrap();
+    assert_eq!(
+        main.device_chain(bob.id).await.unwrap().len(),
+        1,
+        "the new identity's chain starts at its genesis"
+    );
     assert_eq!(out.devices_revoked, 1);
     assert_eq!(out.device.state, DeviceState::Trusted);
     assert_eq!(out.dropped_shares, vec![recovery_pointer]);
     let user = main.user(bob.id).await.unwrap();
     assert_eq!(
         user.credentials.identity_public_keys,
-        b"identity-new".to_vec()
+        identity.public().to_bytes().to_vec()
     );
     assert_eq!(
         main.device(old_dev).await.unwrap().state,
@@ -276,8 +321,7 @@ pub(crate) async fn password_resets(env: Env) {
             r.id,
             bob.id,
             &credentials("again"),
-            &again,
-            &session(bob.id, again.id, 6),
+            (&again, &session(bob.id, again.id, 6), &[]),
             None,
         )
         .await;

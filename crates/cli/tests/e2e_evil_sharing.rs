@@ -358,3 +358,78 @@ fn unsigned_new_epoch_key_is_refused_and_never_written_to() {
         }
     }
 }
+
+#[test]
+fn old_grant_after_a_rotation_gets_nothing_written_under_the_old_key() {
+    let w = World::new();
+    w.share_bob().success();
+    assert_eq!(
+        w.bob
+            .run(&["item", "get", "db", "--field", "password"])
+            .success()
+            .stdout
+            .trim(),
+        w.password
+    );
+    // Alice rotates (as after a removal) and writes under epoch 2. The server then serves Bob
+    // only the grants of the old epoch: he must neither read the new item nor write anything
+    // under epoch 1, whose key a removed member may hold.
+    w.alice.run(&["vault", "rotate", &w.vault]).success();
+    let fresh = unique("epoch-2-secret");
+    w.alice
+        .run(&[
+            "item",
+            "create",
+            "--vault",
+            &w.vault,
+            "--type",
+            "login",
+            "--name",
+            "fresh",
+            "--password",
+            &fresh,
+        ])
+        .success();
+    w.proxy.set_mode(Mode::VaultFrames(JsonTamper(
+        String::new(),
+        Arc::new(|v: &mut Value| {
+            let epoch = v["epoch"].as_u64().unwrap();
+            let Some(grants) = v["grants"].as_array().cloned() else {
+                return false;
+            };
+            let old: Vec<Value> = grants
+                .into_iter()
+                .filter(|g| g["epoch"].as_u64().unwrap() < epoch)
+                .collect();
+            v["grants"] = json!(old);
+            true
+        }),
+    )));
+    let r = w.bob.run(&["sync"]);
+    assert!(r.stderr.contains("waiting for its key"), "{r:#?}");
+    let r = w.bob.run(&["item", "get", "fresh", "--field", "password"]);
+    assert!(!r.ok && !r.stdout.contains(&fresh), "{r:#?}");
+    let before = w.proxy.requests().len();
+    let r = w.bob.run(&[
+        "item",
+        "create",
+        "--vault",
+        &w.vault,
+        "--type",
+        "login",
+        "--name",
+        "late",
+        "--password",
+        "must-not-leave-under-epoch-1",
+    ]);
+    assert!(
+        !r.ok && r.stderr.contains("does not hold yet"),
+        "the write must be refused: {r:#?}"
+    );
+    assert!(
+        w.proxy.requests()[before..]
+            .iter()
+            .all(|(m, p, _)| !(m == "POST" && p.ends_with("/items"))),
+        "an item was sent under the old key"
+    );
+}

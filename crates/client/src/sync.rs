@@ -568,6 +568,7 @@ pub(crate) struct StreamApplier<'a> {
     waiting: Vec<VaultId>,
     acks: Vec<AckedGrant>,
     notices: Vec<String>,
+    claimed: BTreeMap<[u8; 16], u32>,
     current: Option<(Box<SyncVault>, Vec<ItemFrame>)>,
     first_err: Option<ClientError>,
     changed: usize,
@@ -593,6 +594,7 @@ impl<'a> StreamApplier<'a> {
             waiting: Vec::new(),
             acks: Vec::new(),
             notices: Vec::new(),
+            claimed: BTreeMap::new(),
             current: None,
             first_err: None,
             changed: 0,
@@ -607,6 +609,7 @@ impl<'a> StreamApplier<'a> {
             return;
         };
         let key = *sv.vault_id.as_uuid().as_bytes();
+        self.claimed.insert(key, sv.epoch);
         let peers = match sv.workspace_id {
             Some(ws) if !sv.peers.is_empty() => {
                 let set = self
@@ -778,6 +781,7 @@ impl<'a> StreamApplier<'a> {
             waiting: self.waiting,
             acks: self.acks,
             notices: self.notices,
+            claimed: self.claimed,
         })
     }
 }
@@ -795,6 +799,8 @@ pub(crate) struct Applied {
     pub(crate) acks: Vec<AckedGrant>,
     /// Trust notices (an owner pinned on first sight, a re-confirmed identity).
     pub(crate) notices: Vec<String>,
+    /// The key epoch each served vault frame claimed (applied or not).
+    pub(crate) claimed: BTreeMap<[u8; 16], u32>,
 }
 
 #[cfg(test)]

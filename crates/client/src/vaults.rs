@@ -12,7 +12,7 @@
 //! Vaults and items are named by id, exact name or unique prefix (of the name or the id);
 //! several matches are [`ClientError::Ambiguous`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -112,6 +112,30 @@ pub struct HistoryEntry {
     pub data: Option<ItemData>,
     /// Unix seconds (server clock, informative).
     pub created_at: i64,
+}
+
+/// Per cache file, the vaults whose last sync claimed a newer key epoch than the one held
+/// (writes to them are refused until the key arrives).
+fn stale_vaults() -> &'static Mutex<HashMap<PathBuf, BTreeSet<[u8; 16]>>> {
+    static S: std::sync::OnceLock<Mutex<HashMap<PathBuf, BTreeSet<[u8; 16]>>>> =
+        std::sync::OnceLock::new();
+    S.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn set_stale(path: &std::path::Path, stale: BTreeSet<[u8; 16]>) {
+    let mut m = match stale_vaults().lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    m.insert(path.to_path_buf(), stale);
+}
+
+fn is_stale(path: &std::path::Path, vk: &[u8; 16]) -> bool {
+    let m = match stale_vaults().lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    m.get(path).is_some_and(|s| s.contains(vk))
 }
 
 /// Per-profile offline notices (the `Client` struct is not this module's to extend; a notice
@@ -396,6 +420,7 @@ impl Client {
             waiting,
             acks,
             notices,
+            claimed,
         } = applier.finish()?;
         if pins != pins_before {
             pins.save(self.profile())?;
@@ -411,6 +436,15 @@ impl Client {
         }
         *state = work;
         self.set_offline_notice(None);
+        // Vaults the server says moved to a key epoch this device does not hold: nothing may be
+        // written under the older key (a removed member may hold it), whatever the server does
+        // with the new grant (protocol.md §20.1).
+        let stale: BTreeSet<[u8; 16]> = claimed
+            .iter()
+            .filter(|(k, e)| state.vaults.get(*k).is_some_and(|v| v.epoch < **e))
+            .map(|(k, _)| *k)
+            .collect();
+        set_stale(&ctx.path, stale);
         // The keys are in the cache now: acknowledge the device grants they came in (the
         // server empties them after its retention window; the identity grants stay). A failed
         // acknowledgement only keeps the grant on the server.
@@ -1063,6 +1097,14 @@ impl Client {
                      {base_revision}, the server has revision {current}; nothing was written, \
                      run the command again",
                     uuid_of(&id)
+                )));
+            }
+            if is_stale(&ctx.path, &vk) {
+                return Err(ClientError::Integrity(format!(
+                    "vault \"{}\" moved to a key epoch this device does not hold yet (epoch {} \
+                     here): nothing is written under the older key, which a removed member may \
+                     hold; sync again once a manager's device grants the new key",
+                    v.record.name, v.epoch
                 )));
             }
             let (req, new_item) = self.build_write(ctx, v, id, &content, base_revision)?;

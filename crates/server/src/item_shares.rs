@@ -19,7 +19,7 @@ use coffer_store::StoreError;
 use crate::error::{ApiResult, ServerError};
 use crate::extract::{Json, Path};
 use crate::session::Caller;
-use crate::sharing::check_grants_to;
+use crate::sharing::{check_grants_to, recipient_workspace};
 use crate::state::AppState;
 use crate::vaults::{trusted_device, vault_role};
 
@@ -47,20 +47,13 @@ pub async fn share(
         ));
     }
     let vault = state.main.vault(id).await?;
-    let Some(ws) = vault.workspace_id else {
-        return Err(ServerError::BadRequest(
-            "an item of a personal vault cannot be shared".into(),
-        ));
-    };
-    match state.main.member(ws, user).await {
-        Ok(_) => {}
-        Err(StoreError::NotFound) => {
-            return Err(ServerError::BadRequest(
-                "the user is not a member of the vault's workspace".into(),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let ws = recipient_workspace(
+        &state,
+        &vault,
+        user,
+        "an item of a personal vault cannot be shared",
+    )
+    .await?;
     let recipients = BTreeSet::from([user]);
     let item_bytes = *item.as_uuid().as_bytes();
     let grants = check_grants_to(

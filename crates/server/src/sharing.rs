@@ -149,20 +149,13 @@ pub async fn share(
     let device = trusted_device(&state, &caller).await?;
     require_manager(&state, &caller, id).await?;
     let vault = state.main.vault(id).await?;
-    let Some(ws) = vault.workspace_id else {
-        return Err(ServerError::BadRequest(
-            "a personal vault cannot be shared: create the vault in a workspace".into(),
-        ));
-    };
-    match state.main.member(ws, user).await {
-        Ok(_) => {}
-        Err(StoreError::NotFound) => {
-            return Err(ServerError::BadRequest(
-                "the user is not a member of the vault's workspace".into(),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    recipient_workspace(
+        &state,
+        &vault,
+        user,
+        "a personal vault cannot be shared: create the vault in a workspace",
+    )
+    .await?;
     let grants = check_grants(&state, &caller, &device, &vault, &req.grants, Some(user)).await?;
     let statement = match &req.statement {
         Some(s) => Some(check_role_statement(&state, &caller, &s.0, id, user, req.role).await?),
@@ -385,6 +378,27 @@ pub async fn rotate(
 /// rotation, the new one), is sealed to the registered key of its recipient, the recipient is
 /// a member of the vault (or `newcomer`), or a trusted device of one, and the signer is a
 /// device of the caller.
+/// The workspace of `vault`, when `user` is one of its members: whom a workspace vault (or one
+/// of its items) may be shared with. `400` with `personal` for a personal vault, and for a user
+/// outside the workspace.
+pub(crate) async fn recipient_workspace(
+    state: &AppState,
+    vault: &Vault,
+    user: UserId,
+    personal: &str,
+) -> ApiResult<coffer_proto::WorkspaceId> {
+    let Some(ws) = vault.workspace_id else {
+        return Err(ServerError::BadRequest(personal.into()));
+    };
+    match state.main.member(ws, user).await {
+        Ok(_) => Ok(ws),
+        Err(StoreError::NotFound) => Err(ServerError::BadRequest(
+            "the user is not a member of the vault's workspace".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Most grants one acknowledgement may name.
 pub const ACK_MAX: usize = 10_000;
 

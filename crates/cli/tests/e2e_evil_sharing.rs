@@ -433,3 +433,46 @@ fn old_grant_after_a_rotation_gets_nothing_written_under_the_old_key() {
         "an item was sent under the old key"
     );
 }
+
+#[test]
+fn item_shared_alone_rolled_back_to_an_older_revision_is_refused() {
+    let w = World::new();
+    w.alice
+        .run(&["item", "share", "db", "--user", &w.bob.email])
+        .success();
+    // The proxy keeps the first `GET /v1/shared-items` answer (revision 1), passes the second
+    // (revision 2) through, and replays the first one from then on.
+    let calls = Arc::new(std::sync::Mutex::new((0u32, Value::Null)));
+    let c = Arc::clone(&calls);
+    w.proxy.set_mode(Mode::Json(JsonTamper(
+        "/v1/shared-items".into(),
+        Arc::new(move |v: &mut Value| {
+            let mut g = c.lock().unwrap();
+            g.0 += 1;
+            match g.0 {
+                1 => {
+                    g.1 = v.clone();
+                    false
+                }
+                2 => false,
+                _ => {
+                    *v = g.1.clone();
+                    true
+                }
+            }
+        }),
+    )));
+    let first = w.bob.run(&["item", "get", "db", "--field", "password"]);
+    assert_eq!(first.success().stdout.trim(), w.password);
+    w.alice
+        .run(&["item", "edit", "db", "--password", "revision-2-pw"])
+        .success();
+    let second = w.bob.run(&["item", "get", "db", "--field", "password"]);
+    assert_eq!(second.success().stdout.trim(), "revision-2-pw");
+    let replayed = w.bob.run(&["item", "get", "db", "--field", "password"]);
+    assert!(
+        !replayed.ok && replayed.stderr.contains("rollback"),
+        "{replayed:#?}"
+    );
+    assert!(!replayed.stdout.contains(&w.password), "{replayed:#?}");
+}

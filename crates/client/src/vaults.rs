@@ -114,6 +114,12 @@ pub struct HistoryEntry {
     pub created_at: i64,
 }
 
+/// Locks `m`, also after a panic elsewhere poisoned it (the data are plain maps, always
+/// consistent between statements).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Per cache file, the vaults whose last sync claimed a newer key epoch than the one held
 /// (writes to them are refused until the key arrives).
 fn stale_vaults() -> &'static Mutex<HashMap<PathBuf, BTreeSet<[u8; 16]>>> {
@@ -123,18 +129,12 @@ fn stale_vaults() -> &'static Mutex<HashMap<PathBuf, BTreeSet<[u8; 16]>>> {
 }
 
 fn set_stale(path: &std::path::Path, stale: BTreeSet<[u8; 16]>) {
-    let mut m = match stale_vaults().lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
+    let mut m = lock(stale_vaults());
     m.insert(path.to_path_buf(), stale);
 }
 
 fn is_stale(path: &std::path::Path, vk: &[u8; 16]) -> bool {
-    let m = match stale_vaults().lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
+    let m = lock(stale_vaults());
     m.get(path).is_some_and(|s| s.contains(vk))
 }
 
@@ -149,10 +149,7 @@ fn notices() -> &'static Mutex<HashMap<PathBuf, &'static str>> {
 fn intern(s: String) -> &'static str {
     static SEEN: std::sync::OnceLock<Mutex<Vec<&'static str>>> = std::sync::OnceLock::new();
     let m = SEEN.get_or_init(|| Mutex::new(Vec::new()));
-    let mut seen = match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
+    let mut seen = lock(m);
     if let Some(s) = seen.iter().find(|x| **x == s) {
         return s;
     }
@@ -322,18 +319,12 @@ impl Client {
     /// The note set when the last read served the cache because the server was unreachable:
     /// `offline: showing data cached at <time>`.
     pub fn offline_notice(&self) -> Option<&str> {
-        let m = match notices().lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let m = lock(notices());
         m.get(self.profile().dir()).copied()
     }
 
     fn set_offline_notice(&self, notice: Option<String>) {
-        let mut m = match notices().lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut m = lock(notices());
         match notice {
             Some(n) => {
                 m.insert(self.profile().dir().to_path_buf(), intern(n));

@@ -1,13 +1,15 @@
 //! Serving the router: binding the listen address, TLS with rustls (aws-lc-rs provider,
 //! installed as the process default), the plain-HTTP-only-on-loopback rule, the one startup
 //! line (`coffer server listening on http://127.0.0.1:8700`) and graceful shutdown on SIGINT or
-//! SIGTERM.
+//! SIGTERM. Accepted connections get `TCP_NODELAY`: without it every small response waits
+//! out the peer's delayed ACK (about 40 ms per request on Linux).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum_server::Handle;
+use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::RustlsConfig;
 
 use crate::config::TlsFiles;
@@ -109,12 +111,14 @@ impl Bound {
         match self.tls {
             Some(tls) => {
                 axum_server::from_tcp_rustls(self.listener, tls)?
+                    .map(|tls| tls.acceptor(NoDelayAcceptor::new()))
                     .handle(handle)
                     .serve(make)
                     .await?
             }
             None => {
                 axum_server::from_tcp(self.listener)?
+                    .acceptor(NoDelayAcceptor::new())
                     .handle(handle)
                     .serve(make)
                     .await?

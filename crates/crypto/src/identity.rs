@@ -32,7 +32,6 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable as _, Kem as _, Serializable as _};
 use sha2::{Digest as _, Sha256};
-use zeroize::Zeroizing;
 
 use crate::error::{CryptoError, Result};
 use crate::hkdf::hkdf_key;
@@ -56,10 +55,35 @@ pub const SIGNATURE_LEN: usize = 64;
 /// The HPKE private key type of DHKEM(X25519, HKDF-SHA256).
 pub(crate) type HpkePrivateKey = <X25519HkdfSha256 as hpke::Kem>::PrivateKey;
 
-/// A scalar used only to test X25519 public keys for low order: a clamped scalar is a multiple
-/// of the cofactor 8, so `X25519(k, u)` is all zeros exactly when `u` has low order (on the curve
-/// or on its twist).
-const LOW_ORDER_PROBE: [u8; 32] = [0x5a; 32];
+/// The canonical u-coordinates of the X25519 points of low order (on the curve or on its twist):
+/// 0, 1, the two points of order 8, and p − 1, little-endian. A clamped scalar is a multiple of
+/// the cofactor 8, so `X25519(k, u)` is all zeros exactly for these (and for their non-canonical
+/// encodings, which [`x25519_is_canonical`] already rejects). Comparing against the list costs
+/// nothing; the Montgomery ladder it replaces cost ~40 µs per key, paid for every member's keys
+/// on every sync. `low_order_list_is_exactly_the_zero_shared_points` and the Wycheproof test
+/// check the list against the ladder.
+const LOW_ORDER_U: [[u8; 32]; 5] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
+        0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
+        0xb8, 0x00,
+    ],
+    [
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef,
+        0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f,
+        0x11, 0x57,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
 
 /// The public half of a [`KeyPair`]: an Ed25519 signing key and an X25519 encryption key, both
 /// validated (see the module documentation). Construct with [`PublicKeys::from_bytes`] or
@@ -154,8 +178,7 @@ pub(crate) fn check_x25519_public(bytes: &[u8; 32]) -> Result<()> {
     if !x25519_is_canonical(bytes) {
         return Err(bad);
     }
-    let shared = Zeroizing::new(x25519_dalek::x25519(LOW_ORDER_PROBE, *bytes));
-    if shared.iter().all(|&b| b == 0) {
+    if LOW_ORDER_U.contains(bytes) {
         return Err(bad);
     }
     Ok(())
@@ -282,6 +305,28 @@ mod tests {
 
     fn seed(b: u8) -> Seed {
         Seed::from_array([b; 32])
+    }
+
+    #[test]
+    fn low_order_list_is_exactly_the_zero_shared_points() {
+        // Every listed u gives the all-zero shared secret under any clamped scalar ...
+        for k in [[0x5a; 32], [0x01; 32], [0xff; 32]] {
+            for u in LOW_ORDER_U {
+                assert_eq!(x25519_dalek::x25519(k, u), [0; 32], "{u:02x?}");
+                assert!(check_x25519_public(&u).is_err());
+            }
+        }
+        // ... and keys that are not listed (real ones and arbitrary canonical strings) do not,
+        // and pass the check.
+        for b in 2..=200u8 {
+            let mut u = [b; 32];
+            u[31] &= 0x7f;
+            let real = *KeyPair::from_seed(&seed(b)).unwrap().public().encryption();
+            for u in [u, real] {
+                assert_ne!(x25519_dalek::x25519([0x5a; 32], u), [0; 32]);
+                assert!(check_x25519_public(&u).is_ok(), "{u:02x?}");
+            }
+        }
     }
 
     #[test]

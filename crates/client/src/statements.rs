@@ -188,13 +188,19 @@ pub(crate) fn verified_roles(
             let Some(role) = VaultRole::from_code(st.role()) else {
                 continue;
             };
-            let issuer_ok = roles.get(&issuer) == Some(&VaultRole::Manager)
-                && identities
-                    .get(&issuer)
-                    .is_some_and(|k| st.verify(k).is_ok());
             let newest = issued.get(&member).is_none_or(|t| st.issued_at() > *t);
             let not_replayed = seen.get(&member).is_none_or(|t| st.issued_at() >= *t);
-            if issuer_ok && newest && not_replayed && roles.get(&member) != Some(&role) {
+            // The signature last: a statement already taken (or beaten by a newer one) is not
+            // verified again on the next pass of the loop.
+            let candidate = roles.get(&issuer) == Some(&VaultRole::Manager)
+                && newest
+                && not_replayed
+                && roles.get(&member) != Some(&role);
+            if candidate
+                && identities
+                    .get(&issuer)
+                    .is_some_and(|k| st.verify(k).is_ok())
+            {
                 roles.insert(member, role);
                 issued.insert(member, st.issued_at());
                 changed = true;

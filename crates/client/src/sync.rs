@@ -22,11 +22,12 @@ use coffer_crypto::context::{Context, Purpose};
 use coffer_crypto::item::{SealedItem, open_item};
 use coffer_crypto::manifest::{Manifest, ManifestEntry, check_items, verify_manifest};
 use coffer_crypto::{CryptoError, DeviceCertificate, Grant, PublicKeys, SymmetricKey};
+use coffer_proto::api::{B64, MemberInfo};
 use coffer_proto::vault::{
     AckedGrant, GrantRecipient, SYNC_ITEM_DELETED, SYNC_ITEM_HEADER_LEN, SYNC_MAX_FRAME, SyncEnd,
     SyncFrameKind, SyncVault, VAULT_RECORD_ITEM, VaultRole,
 };
-use coffer_proto::{ItemId, UserId, VaultId};
+use coffer_proto::{ItemId, UserId, VaultId, WorkspaceId};
 use sha2::{Digest, Sha256};
 
 use crate::cache::{CachedItem, CachedVault};
@@ -570,6 +571,13 @@ pub(crate) struct StreamApplier<'a> {
     notices: Vec<String>,
     claimed: BTreeMap<[u8; 16], u32>,
     current: Option<(Box<SyncVault>, Vec<ItemFrame>)>,
+    /// Per workspace: the member list last served in this stream and the identities it gave.
+    /// Every vault frame of a workspace carries the same list; evaluating it again against the
+    /// pins it just updated gives the same set, so it is evaluated once per stream.
+    trusted: BTreeMap<WorkspaceId, (Vec<MemberInfo>, BTreeMap<UserId, PublicKeys>)>,
+    /// Per user: the identity and links of a device chain verified in this stream, and the
+    /// outcome. The same chain served in another vault frame is not verified again.
+    verified_chains: BTreeMap<UserId, (PublicKeys, Vec<B64>, TrustedDevices)>,
     first_err: Option<ClientError>,
     changed: usize,
     n_vaults: u64,
@@ -596,6 +604,8 @@ impl<'a> StreamApplier<'a> {
             notices: Vec::new(),
             claimed: BTreeMap::new(),
             current: None,
+            trusted: BTreeMap::new(),
+            verified_chains: BTreeMap::new(),
             first_err: None,
             changed: 0,
             n_vaults: 0,
@@ -611,17 +621,22 @@ impl<'a> StreamApplier<'a> {
         let key = *sv.vault_id.as_uuid().as_bytes();
         self.claimed.insert(key, sv.epoch);
         let peers = match sv.workspace_id {
-            Some(ws) if !sv.peers.is_empty() => {
-                let set = self
-                    .pins
-                    .trust(self.keys.user_id, self.identity, ws, &sv.peers);
-                for n in set.notices {
-                    if !self.notices.contains(&n) {
-                        self.notices.push(n);
+            Some(ws) if !sv.peers.is_empty() => match self.trusted.get(&ws) {
+                Some((served, ids)) if *served == sv.peers => ids.clone(),
+                _ => {
+                    let set = self
+                        .pins
+                        .trust(self.keys.user_id, self.identity, ws, &sv.peers);
+                    for n in set.notices {
+                        if !self.notices.contains(&n) {
+                            self.notices.push(n);
+                        }
                     }
+                    self.trusted
+                        .insert(ws, (sv.peers.clone(), set.identities.clone()));
+                    set.identities
                 }
-                set.identities
-            }
+            },
             _ => BTreeMap::from([(self.keys.user_id, *self.identity)]),
         };
         if sv.rotation_due && sv.role == coffer_proto::vault::VaultRole::Manager {
@@ -678,8 +693,17 @@ impl<'a> StreamApplier<'a> {
             } else {
                 who
             };
+            if let Some((id, links, t)) = self.verified_chains.get(&c.user_id)
+                && id == identity
+                && *links == c.links
+            {
+                chains.insert(c.user_id, t.clone());
+                continue;
+            }
             match crate::chains::check_chain(&mut self.pins, c.user_id, &who, identity, &c.links) {
                 Ok(t) => {
+                    self.verified_chains
+                        .insert(c.user_id, (*identity, c.links.clone(), t.clone()));
                     chains.insert(c.user_id, t);
                 }
                 Err(e) => {

@@ -484,7 +484,7 @@ impl std::str::FromStr for AdminRecovery {
 }
 
 /// One row of `GET /v1/workspaces/{ws}/members`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct MemberInfo {
     /// The member.

@@ -323,26 +323,18 @@ pub async fn rotate(
     next.epoch = req.epoch;
     let grants = check_grants(&state, &caller, &device, &next, &req.grants, None).await?;
     let manifest_signer = signer_device(&state, &caller, &device, &h.signer).await?;
-    let mut items = Vec::with_capacity(req.items.len());
-    let mut stored = Vec::with_capacity(req.items.len());
-    for it in &req.items {
-        match state.put_sealed(&it.sealed.0).await {
-            Ok(p) => {
-                stored.push(p);
-                items.push(RotatedItem {
-                    item: it.item_id,
-                    base_revision: it.base_revision,
-                    value: p,
-                });
-            }
-            Err(e) => {
-                for p in stored {
-                    drop_value(&state, p).await;
-                }
-                return Err(e);
-            }
-        }
-    }
+    let sealed: Vec<&[u8]> = req.items.iter().map(|it| it.sealed.0.as_slice()).collect();
+    let stored = state.put_sealed_many(&sealed).await?;
+    let items = req
+        .items
+        .iter()
+        .zip(&stored)
+        .map(|(it, p)| RotatedItem {
+            item: it.item_id,
+            base_revision: it.base_revision,
+            value: *p,
+        })
+        .collect();
     let r = VaultRotation {
         vault: id,
         base_counter: req.base_counter,

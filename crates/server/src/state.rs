@@ -138,6 +138,32 @@ impl AppState {
         Ok(pointer)
     }
 
+    /// [`Self::put_sealed`] for many values, stored in one value-store transaction (all or
+    /// none). Returns their new pointers, in order.
+    pub async fn put_sealed_many(
+        &self,
+        values: &[&[u8]],
+    ) -> Result<Vec<ValuePointer>, ServerError> {
+        let (key_id, sealed) = {
+            let ring = self.keyring();
+            let mut sealed = Vec::with_capacity(values.len());
+            for bytes in values {
+                let pointer = ValuePointer::random();
+                let s = ring
+                    .seal_value(pointer.as_bytes(), bytes)
+                    .map_err(ServerError::internal)?;
+                sealed.push((pointer, s));
+            }
+            (data_key_id(ring.current_key_id()), sealed)
+        };
+        let rows: Vec<(ValuePointer, DataKeyId, &[u8])> = sealed
+            .iter()
+            .map(|(p, s)| (*p, key_id, s.as_slice()))
+            .collect();
+        self.values.put_many(&rows).await?;
+        Ok(sealed.into_iter().map(|(p, _)| p).collect())
+    }
+
     /// Reads and opens the value under `pointer`. A value under a data key this process has
     /// not loaded (another server rotated) reloads the keyring from the main store once.
     pub async fn open_sealed(&self, pointer: ValuePointer) -> Result<SecretVec, ServerError> {

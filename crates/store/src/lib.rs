@@ -56,4 +56,6 @@ pub use main_store::{
     TeamVault, User, Vault, VaultMember, VaultMembership, VaultRemains, VaultRotation,
     VaultSnapshot, Workspace,
 };
-pub use value_store::{BlobSegment, GET_MANY_MAX, POINTER_PAGE_MAX, StoredValue, ValueStore};
+pub use value_store::{
+    BlobSegment, GET_MANY_MAX, POINTER_PAGE_MAX, PUT_MANY_ROWS, StoredValue, ValueStore,
+};

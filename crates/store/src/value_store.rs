@@ -32,6 +32,10 @@ pub const POINTER_PAGE_MAX: u32 = 10_000;
 /// Most pointers one [`ValueStore::get_many`] query binds (larger requests are split).
 pub const GET_MANY_MAX: usize = 500;
 
+/// Most rows one INSERT of [`ValueStore::put_many`] binds (3 parameters each, well under
+/// SQLite's and PostgreSQL's parameter limits); larger batches take several, in one transaction.
+pub const PUT_MANY_ROWS: usize = 300;
+
 /// A stored value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredValue {
@@ -123,6 +127,40 @@ impl ValueStore {
             .bind(data.to_vec())
             .execute(&self.db.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Stores every `(pointer, data key id, bytes)` of `values` in **one transaction**, a
+    /// multi-row INSERT per [`PUT_MANY_ROWS`]: all or none (a duplicate pointer fails the whole
+    /// batch). One commit instead of one per value, which is what a vault rotation of
+    /// thousands of items spends its time on otherwise.
+    pub async fn put_many(
+        &self,
+        values: &[(ValuePointer, DataKeyId, &[u8])],
+    ) -> Result<(), StoreError> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().await?;
+        for chunk in values.chunks(PUT_MANY_ROWS) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO stored_values (pointer, data_key_id, data) VALUES {}",
+                rows.join(", ")
+            );
+            // only numbered placeholders are interpolated; every value is a bind parameter
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (pointer, key, data) in chunk {
+                q = q
+                    .bind(pointer.as_bytes().to_vec())
+                    .bind(key.as_bytes().to_vec())
+                    .bind(data.to_vec());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

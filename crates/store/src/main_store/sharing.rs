@@ -11,7 +11,9 @@ use coffer_proto::{DeviceId, ItemId, UserId, VaultId};
 use sqlx::AnyConnection;
 
 use super::MainStore;
-use super::vaults::{insert_grant, lock_at_counter, lock_vault, put_item_revision, to_i64, to_u64};
+use super::vaults::{
+    insert_grant, lock_at_counter, lock_vault, put_item_revisions, to_i64, to_u64,
+};
 use crate::StoreError;
 use crate::audit::AuditEvent;
 use crate::binary_ids::ValuePointer;
@@ -316,22 +318,15 @@ impl MainStore {
             )));
         }
         let counter_i = to_i64("counter", new_counter)?;
+        let mut rows = Vec::with_capacity(r.items.len());
         for it in &r.items {
             let rev = it
                 .base_revision
                 .checked_add(1)
                 .ok_or_else(|| StoreError::Invalid("revision overflow".into()))?;
-            let rev_i = to_i64("revision", rev)?;
-            put_item_revision(
-                &mut tx,
-                r.vault,
-                it.item,
-                (rev_i, r.epoch, counter_i),
-                Some(it.value),
-                t,
-            )
-            .await?;
+            rows.push((it.item, to_i64("revision", rev)?, Some(it.value)));
         }
+        put_item_revisions(&mut tx, r.vault, (r.epoch, counter_i), &rows, t).await?;
         for g in &r.grants {
             insert_grant(&mut tx, r.vault, g, t).await?;
         }

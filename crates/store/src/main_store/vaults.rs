@@ -412,37 +412,74 @@ pub(super) async fn put_item_revision(
     value: Option<ValuePointer>,
     t: i64,
 ) -> Result<(), StoreError> {
-    let value = value.map(|p| p.as_bytes().to_vec());
-    sqlx::query(
-        "INSERT INTO items (vault_id, item_id, revision, epoch, counter, deleted, value_ptr, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (vault_id, item_id) DO UPDATE SET revision = excluded.revision, \
-         epoch = excluded.epoch, counter = excluded.counter, deleted = excluded.deleted, \
-         value_ptr = excluded.value_ptr, updated_at = excluded.updated_at",
-    )
-    .bind(vault.to_string())
-    .bind(item.to_string())
-    .bind(revision)
-    .bind(i64::from(epoch))
-    .bind(counter)
-    .bind(rows::flag_value(value.is_none()))
-    .bind(value.clone())
-    .bind(t)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO item_revisions (vault_id, item_id, revision, epoch, counter, value_ptr, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(vault.to_string())
-    .bind(item.to_string())
-    .bind(revision)
-    .bind(i64::from(epoch))
-    .bind(counter)
-    .bind(value)
-    .bind(t)
-    .execute(&mut *conn)
-    .await?;
+    put_item_revisions(conn, vault, (epoch, counter), &[(item, revision, value)], t).await
+}
+
+/// Most rows one statement of [`put_item_revisions`] writes (8 parameters each).
+const ITEM_ROWS_PER_STATEMENT: usize = 100;
+
+/// [`put_item_revision`] for many items of one vault at one `(epoch, counter)`: a multi-row
+/// upsert of the current rows and a multi-row insert of the revisions per
+/// [`ITEM_ROWS_PER_STATEMENT`], in the caller's transaction. `items` must not name an item
+/// twice (one statement cannot update a row twice).
+pub(super) async fn put_item_revisions(
+    conn: &mut AnyConnection,
+    vault: VaultId,
+    (epoch, counter): (u32, i64),
+    items: &[(ItemId, i64, Option<ValuePointer>)],
+    t: i64,
+) -> Result<(), StoreError> {
+    let vault = vault.to_string();
+    for chunk in items.chunks(ITEM_ROWS_PER_STATEMENT) {
+        let marks = |n: usize| -> String {
+            (0..chunk.len())
+                .map(|r| {
+                    let cols: Vec<String> = (1..=n).map(|c| format!("${}", r * n + c)).collect();
+                    format!("({})", cols.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // only numbered placeholders are interpolated; every value is a bind parameter
+        let current = format!(
+            "INSERT INTO items (vault_id, item_id, revision, epoch, counter, deleted, value_ptr, \
+             updated_at) VALUES {} \
+             ON CONFLICT (vault_id, item_id) DO UPDATE SET revision = excluded.revision, \
+             epoch = excluded.epoch, counter = excluded.counter, deleted = excluded.deleted, \
+             value_ptr = excluded.value_ptr, updated_at = excluded.updated_at",
+            marks(8)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(current));
+        for (item, revision, value) in chunk {
+            q = q
+                .bind(vault.clone())
+                .bind(item.to_string())
+                .bind(*revision)
+                .bind(i64::from(epoch))
+                .bind(counter)
+                .bind(rows::flag_value(value.is_none()))
+                .bind(value.map(|p| p.as_bytes().to_vec()))
+                .bind(t);
+        }
+        q.execute(&mut *conn).await?;
+        let history = format!(
+            "INSERT INTO item_revisions (vault_id, item_id, revision, epoch, counter, value_ptr, \
+             created_at) VALUES {}",
+            marks(7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(history));
+        for (item, revision, value) in chunk {
+            q = q
+                .bind(vault.clone())
+                .bind(item.to_string())
+                .bind(*revision)
+                .bind(i64::from(epoch))
+                .bind(counter)
+                .bind(value.map(|p| p.as_bytes().to_vec()))
+                .bind(t);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -99,6 +99,7 @@ pub(crate) fn cases() -> Vec<(&'static str, Case)> {
         ("sharing", |e| Box::pin(sharing::sharing(e))),
         ("password_resets", |e| Box::pin(resets::password_resets(e))),
         ("item_shares", |e| Box::pin(sharing::item_shares(e))),
+        ("big_rotation", |e| Box::pin(sharing::big_rotation(e))),
         ("grant_mailbox", |e| Box::pin(sharing::grant_mailbox(e))),
         ("teams", |e| Box::pin(teams::teams(e))),
         ("device_chain", |e| Box::pin(chain::device_chain(e))),

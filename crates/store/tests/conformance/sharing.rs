@@ -482,3 +482,86 @@ pub(crate) async fn grant_mailbox(env: Env) {
     assert_eq!(grants_of(&main, vault, dev, owner.id).await.len(), 2);
     assert_eq!(main.ack_device_grants(dev, &[(vault, 1)]).await.unwrap(), 1);
 }
+
+/// A rotation larger than one multi-row statement: every item moves to the new epoch with its
+/// new value and one more revision row, and a rotation refused on its last item writes nothing.
+pub(crate) async fn big_rotation(env: Env) {
+    let main = env.main().await;
+    let owner = make_user(&main, "owner@big.test").await;
+    let (vault, _) = new_vault(&main, owner.id).await;
+    let n: u64 = 250;
+    let mut items = Vec::new();
+    for i in 0..n {
+        let item = ItemId::new_random();
+        main.write_item(
+            &ItemWrite {
+                vault,
+                item,
+                base_counter: i,
+                base_revision: 0,
+                revision: 1,
+                epoch: 1,
+                value: Some(ValuePointer::random()),
+                manifest: format!("m{i}").into_bytes(),
+                manifest_signer: None,
+                keep_revisions: 5,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        items.push(item);
+    }
+    items.push(coffer_proto::vault::VAULT_RECORD_ITEM);
+    let rotated: Vec<RotatedItem> = items
+        .iter()
+        .map(|item| RotatedItem {
+            item: *item,
+            base_revision: 1,
+            value: ValuePointer::random(),
+        })
+        .collect();
+    let rot = |items: Vec<RotatedItem>| VaultRotation {
+        vault,
+        base_counter: n,
+        epoch: 2,
+        manifest: b"rotated".to_vec(),
+        manifest_signer: None,
+        grants: vec![grant(GrantRecipient::User(owner.id), 2)],
+        items,
+    };
+    let mut late = rotated.clone();
+    if let Some(last) = late.last_mut() {
+        last.base_revision = 9;
+    }
+    let r = main.rotate_vault(&rot(late), None).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    let first = main.item(vault, items[0]).await.unwrap();
+    assert_eq!(
+        (first.revision, first.epoch),
+        (1, 1),
+        "a refused rotation wrote"
+    );
+
+    let counter = main
+        .rotate_vault(&rot(rotated.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!(counter, n + 1);
+    for r in &rotated {
+        let row = main.item(vault, r.item).await.unwrap();
+        assert_eq!(
+            (row.revision, row.epoch, row.counter, row.value),
+            (2, 2, n + 1, Some(r.value)),
+            "item {}",
+            r.item
+        );
+    }
+    let history = main
+        .item_revisions(vault, items[n as usize - 1])
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    let v = main.vault(vault).await.unwrap();
+    assert_eq!((v.epoch, v.counter), (2, n + 1));
+}

@@ -53,6 +53,36 @@ pub(crate) async fn values(env: Env) {
     assert_eq!(got[many.last().unwrap()].data_key_id, k3);
     assert!(vs.get_many(&[]).await.unwrap().is_empty());
 
+    // A batch put: more than one statement's worth in one transaction, all or none.
+    let k4 = DataKeyId::random();
+    let n = coffer_store::PUT_MANY_ROWS * 2 + 7;
+    let bodies: Vec<Vec<u8>> = (0..n).map(|i| format!("batch-{i}").into_bytes()).collect();
+    let batch: Vec<(ValuePointer, DataKeyId, &[u8])> = bodies
+        .iter()
+        .map(|b| (ValuePointer::random(), k4, b.as_slice()))
+        .collect();
+    vs.put_many(&batch).await.unwrap();
+    let ptrs: Vec<ValuePointer> = batch.iter().map(|(p, _, _)| *p).collect();
+    let got = vs.get_many(&ptrs).await.unwrap();
+    assert_eq!(got.len(), n);
+    assert_eq!(got[&ptrs[0]].data, b"batch-0");
+    assert_eq!(
+        got[&ptrs[n - 1]].data,
+        format!("batch-{}", n - 1).into_bytes()
+    );
+    assert_eq!(got[&ptrs[n - 1]].data_key_id, k4);
+    assert_eq!(vs.count_by_key(k4).await.unwrap(), n as u64);
+    // One pointer that already exists, in the last statement: nothing of the batch is kept.
+    let k5 = DataKeyId::random();
+    let mut bad: Vec<(ValuePointer, DataKeyId, &[u8])> = (0..coffer_store::PUT_MANY_ROWS + 5)
+        .map(|_| (ValuePointer::random(), k5, b"fresh".as_slice()))
+        .collect();
+    bad.push((p, k5, b"clobber"));
+    assert!(vs.put_many(&bad).await.is_err());
+    assert_eq!(vs.count_by_key(k5).await.unwrap(), 0);
+    assert_eq!(vs.get(p).await.unwrap().data, b"ciphertext-1");
+    vs.put_many(&[]).await.unwrap();
+
     // Re-wrap: only from the expected key.
     assert!(matches!(
         vs.replace(p, k2, k1, b"nope").await,

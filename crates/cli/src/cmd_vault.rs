@@ -182,6 +182,9 @@ pub(crate) async fn run(
         }
         VaultCommand::Unshare { vault, user } => {
             let epoch = client.vault_unshare(&vault, &user).await?;
+            for n in client.take_notices() {
+                eprintln!("notice: {n}");
+            }
             out.message(
                 &json!({"vault": vault, "removed": user, "epoch": epoch}),
                 &format!(
@@ -212,6 +215,9 @@ pub(crate) async fn run(
         }
         VaultCommand::Rotate { vault } => {
             let epoch = client.vault_rotate(&vault).await?;
+            for n in client.take_notices() {
+                eprintln!("notice: {n}");
+            }
             out.message(
                 &json!({"vault": vault, "epoch": epoch}),
                 &format!("vault \"{vault}\" rotated to key epoch {epoch}"),

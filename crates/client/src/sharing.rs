@@ -417,8 +417,11 @@ impl Client {
         // recovery keys get it on their next sync.
         self.recovery_top_up_in(ctx, state).await?;
         // Items shared alone got fresh item keys: share them again with those who still trust
-        // chains to (protocol.md §21.3). One that cannot be re-shared waits for a manual share.
-        let _skipped = self.reshare_items_in(ctx, state, vk).await?;
+        // chains to (protocol.md §21.3). One that cannot be re-shared waits for a manual share,
+        // and says so in a notice ([`Client::take_notices`]).
+        for n in self.reshare_items_in(ctx, state, vk).await? {
+            self.notice(n);
+        }
         Ok(epoch)
     }
 

@@ -490,6 +490,8 @@ impl Client {
         let (granted, notices) = self.replicate_in(&ctx, &state).await?;
         report.replicated = granted + self.recovery_top_up_in(&ctx, &state).await?;
         report.notices.extend(notices);
+        // What the rotations noticed (items shared alone that could not be re-shared).
+        report.notices.extend(self.take_notices());
         Ok(report)
     }
 

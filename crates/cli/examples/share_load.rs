@@ -4,7 +4,7 @@
 //! cargo build --release -p coffer-cli --bin coffer --example share_load
 //! target/release/examples/share_load                      # 50 members × 3 devices, 100 vaults, 2000 items
 //! target/release/examples/share_load --members 10 --devices-per-member 1 --vaults 20 --items 500
-//! target/release/examples/share_load --items 10000        # the full-size rotation (~15 min of setup)
+//! target/release/examples/share_load --items 10000        # the full-size rotation (~12 min of setup)
 //! ```
 //!
 //! It starts its own `coffer server` (the built binary, a temporary data dir, loopback) and

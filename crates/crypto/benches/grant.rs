@@ -71,3 +71,26 @@ fn raw_x25519_dh_plus_ed25519_verify(bencher: Bencher) {
         (shared, ok)
     });
 }
+
+/// Parsing and validating a member's served public keys (done for every peer on a sync),
+/// beside the raw parts: the Ed25519 point decompression, and the X25519 ladder that the
+/// low-order check used to run (now a comparison with five constants).
+#[divan::bench]
+fn public_keys_from_bytes(bencher: Bencher) {
+    let keys = KeyPair::generate().unwrap().public().to_bytes();
+    bencher.bench_local(|| coffer_crypto::PublicKeys::from_bytes(black_box(&keys)).unwrap());
+}
+
+#[divan::bench]
+fn raw_ed25519_decompress(bencher: Bencher) {
+    let keys = KeyPair::generate().unwrap().public();
+    let signing = *keys.signing();
+    bencher.bench_local(|| ed25519_dalek::VerifyingKey::from_bytes(black_box(&signing)).unwrap());
+}
+
+#[divan::bench]
+fn raw_x25519_ladder(bencher: Bencher) {
+    let keys = KeyPair::generate().unwrap().public();
+    let u = *keys.encryption();
+    bencher.bench_local(|| x25519_dalek::x25519(black_box([0x5a; 32]), black_box(u)));
+}

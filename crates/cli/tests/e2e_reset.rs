@@ -58,6 +58,11 @@ fn admin_reset_gives_a_new_identity_that_regains_access_only_after_confirmation(
         .success();
     bob.run(&["sync"]).success();
     assert_eq!(password_field(&bob, "db").success().stdout.trim(), pw);
+    // an item of another vault shared with bob alone
+    let (solo_vault, _) = common::workspace_vault_with_login(&alice, &ws, "solo");
+    alice
+        .run(&["item", "share", "solo", "--user", &bob.email])
+        .success();
     let old_fingerprint = bob.json(&["fingerprint"])["fingerprint"].clone();
 
     // ── who may issue a reset ───────────────────────────────────────────────
@@ -133,6 +138,13 @@ fn admin_reset_gives_a_new_identity_that_regains_access_only_after_confirmation(
     assert!(
         !password_field(&bob2, "db").ok,
         "alice's sync must not grant to an unconfirmed identity"
+    );
+    // a rotation cannot re-share the item shared alone with an identity nobody confirmed: the
+    // manager is told, naming the item's recipient
+    let rotated = alice.run(&["vault", "rotate", &solo_vault]).success();
+    assert!(
+        rotated.stderr.contains("was not re-shared with") && rotated.stderr.contains(&bob.email),
+        "{rotated:#?}"
     );
     let members = alice.json(&["vault", "members", &vault]);
     let row = members

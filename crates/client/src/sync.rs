@@ -559,6 +559,25 @@ pub(crate) fn apply_vault(
     })
 }
 
+/// Whether the served vault frame is exactly the state `held` (a delta with no item frame, the
+/// same signed manifest, counter, epoch and workspace, and every grant to this device or user
+/// of an epoch already held).
+fn unchanged(held: &CachedVault, sv: &SyncVault, frames: &[ItemFrame], keys: &Keys) -> bool {
+    !sv.full
+        && frames.is_empty()
+        && held.workspace == sv.workspace_id
+        && held.counter == sv.counter
+        && held.epoch == sv.epoch
+        && held.manifest == sv.manifest.0
+        && sv.grants.iter().all(|g| {
+            let ours = match g.recipient {
+                GrantRecipient::Device(d) => d == keys.device_id,
+                GrantRecipient::User(u) => u == keys.user_id,
+            };
+            !ours || held.keys.contains_key(&g.epoch)
+        })
+}
+
 /// Applies decoded frames, vault by vault, to a working copy of the cache.
 pub(crate) struct StreamApplier<'a> {
     work: crate::cache::CacheState,
@@ -713,6 +732,16 @@ impl<'a> StreamApplier<'a> {
         }
         let applied = match chain_err {
             Some(e) => Err(e),
+            // The very state this device verified and holds (same signed manifest, no item
+            // frame, no grant of an epoch it lacks): nothing to re-verify or rebuild, only the
+            // role the server now reports. Role statements and chains were checked above, so
+            // their pins still move forward.
+            None if old.is_some_and(|o| unchanged(o, &sv, &frames, self.keys)) => {
+                if let Some(o) = self.work.vaults.get_mut(&key) {
+                    o.role = sv.role;
+                }
+                return;
+            }
             None => apply_vault(
                 old,
                 &sv,
@@ -1125,6 +1154,36 @@ mod tests {
         let (s3, err, n) = run(&s2, &stream(&[f.serve(Some(v.counter))]), &k).unwrap();
         assert!(err.is_none() && n == 0);
         assert_eq!(vault_of(&s3, &f).head, v.head);
+    }
+
+    #[test]
+    fn unchanged_delta_keeps_the_held_state_and_another_manifest_is_still_verified() {
+        use coffer_proto::vault::VaultRole;
+        let (k, f, s) = setup();
+        let held = vault_of(&s, &f).counter;
+        // Nothing new, a role change only: the held state, with the served role.
+        let (mut sv, frames) = f.serve(Some(held));
+        assert!(frames.is_empty());
+        assert_ne!(sv.role, VaultRole::Viewer);
+        sv.role = VaultRole::Viewer;
+        let (s2, err, n) = run(&s, &stream(&[(sv.clone(), Vec::new())]), &k).unwrap();
+        assert!(err.is_none() && n == 0, "{err:?}");
+        let mut expected = s.clone();
+        if let Some(v) = expected.vaults.values_mut().next() {
+            v.role = VaultRole::Viewer;
+        }
+        assert_eq!(crate::cache::encode(&s2), crate::cache::encode(&expected));
+        // Same counter and epoch but other manifest bytes: not the held state, so it is
+        // verified, and a damaged signature is refused.
+        let mut forged = sv.clone();
+        if let Some(b) = forged.manifest.0.last_mut() {
+            *b ^= 1;
+        }
+        let r = run(&s, &stream(&[(forged, Vec::new())]), &k);
+        let after = r.as_ref().unwrap().0.clone();
+        let m = integrity_of(r);
+        assert!(m.contains("vault"), "{m}");
+        assert_unchanged(&s, &after, &f);
     }
 
     fn assert_unchanged(before: &CacheState, after: &CacheState, f: &Fixture) {

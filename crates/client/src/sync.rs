@@ -580,7 +580,11 @@ fn unchanged(held: &CachedVault, sv: &SyncVault, frames: &[ItemFrame], keys: &Ke
 
 /// Applies decoded frames, vault by vault, to a working copy of the cache.
 pub(crate) struct StreamApplier<'a> {
-    work: crate::cache::CacheState,
+    /// The cached state the stream applies to; never modified (a failed stream leaves it).
+    base: &'a crate::cache::CacheState,
+    /// The vaults this stream replaced (`Some`) or removed (`None`), applied by the caller with
+    /// [`Applied::apply_to`]. Nothing is copied for a vault the stream leaves as it was.
+    changes: BTreeMap<[u8; 16], Option<CachedVault>>,
     keys: &'a Keys,
     identity: &'a PublicKeys,
     pins: crate::peers::PeerPins,
@@ -605,15 +609,16 @@ pub(crate) struct StreamApplier<'a> {
 }
 
 impl<'a> StreamApplier<'a> {
-    /// Starts from a copy of the cached state.
+    /// Starts from the cached state.
     pub(crate) fn new(
-        work: crate::cache::CacheState,
+        base: &'a crate::cache::CacheState,
         keys: &'a Keys,
         identity: &'a PublicKeys,
         pins: crate::peers::PeerPins,
     ) -> Self {
         Self {
-            work,
+            base,
+            changes: BTreeMap::new(),
             keys,
             identity,
             pins,
@@ -669,11 +674,11 @@ impl<'a> StreamApplier<'a> {
             GrantRecipient::Device(d) => *d == self.keys.device_id,
             GrantRecipient::User(u) => *u == self.keys.user_id,
         };
-        let held = self
-            .work
-            .vaults
-            .get(&key)
-            .is_some_and(|o| o.keys.contains_key(&sv.epoch));
+        let old: Option<&CachedVault> = match self.changes.get(&key) {
+            Some(c) => c.as_ref(),
+            None => self.base.vaults.get(&key),
+        };
+        let held = old.is_some_and(|o| o.keys.contains_key(&sv.epoch));
         if !held
             && !sv
                 .grants
@@ -683,7 +688,6 @@ impl<'a> StreamApplier<'a> {
             self.waiting.push(sv.vault_id);
             return;
         }
-        let old = self.work.vaults.get(&key);
         let newly_granted: Vec<u32> = sv
             .grants
             .iter()
@@ -737,8 +741,12 @@ impl<'a> StreamApplier<'a> {
             // role the server now reports. Role statements and chains were checked above, so
             // their pins still move forward.
             None if old.is_some_and(|o| unchanged(o, &sv, &frames, self.keys)) => {
-                if let Some(o) = self.work.vaults.get_mut(&key) {
-                    o.role = sv.role;
+                if let Some(o) = old
+                    && o.role != sv.role
+                {
+                    let mut v = o.clone();
+                    v.role = sv.role;
+                    self.changes.insert(key, Some(v));
                 }
                 return;
             }
@@ -764,7 +772,7 @@ impl<'a> StreamApplier<'a> {
                         });
                     }
                 }
-                self.work.vaults.insert(key, v);
+                self.changes.insert(key, Some(v));
             }
             Err(e) => {
                 if self.first_err.is_none() {
@@ -801,7 +809,7 @@ impl<'a> StreamApplier<'a> {
             }
             Frame::Gone(id) => {
                 self.flush();
-                self.work.vaults.remove(id.as_uuid().as_bytes());
+                self.changes.insert(*id.as_uuid().as_bytes(), None);
             }
             Frame::End(e) => {
                 self.flush();
@@ -826,7 +834,7 @@ impl<'a> StreamApplier<'a> {
             )));
         }
         Ok(Applied {
-            state: self.work,
+            changes: self.changes,
             first_err: self.first_err,
             changed: self.changed,
             pins: self.pins,
@@ -841,7 +849,8 @@ impl<'a> StreamApplier<'a> {
 
 /// What [`StreamApplier::finish`] returns.
 pub(crate) struct Applied {
-    pub(crate) state: crate::cache::CacheState,
+    /// The vaults replaced (`Some`) or removed (`None`): see [`Applied::apply_to`].
+    pub(crate) changes: BTreeMap<[u8; 16], Option<CachedVault>>,
     pub(crate) first_err: Option<ClientError>,
     pub(crate) changed: usize,
     pub(crate) pins: crate::peers::PeerPins,
@@ -854,6 +863,25 @@ pub(crate) struct Applied {
     pub(crate) notices: Vec<String>,
     /// The key epoch each served vault frame claimed (applied or not).
     pub(crate) claimed: BTreeMap<[u8; 16], u32>,
+}
+
+impl Applied {
+    /// Applies the stream's vault changes to `state` (the state the applier started from).
+    pub(crate) fn apply_to(
+        changes: BTreeMap<[u8; 16], Option<CachedVault>>,
+        state: &mut crate::cache::CacheState,
+    ) {
+        for (k, v) in changes {
+            match v {
+                Some(v) => {
+                    state.vaults.insert(k, v);
+                }
+                None => {
+                    state.vaults.remove(&k);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1095,7 +1123,7 @@ mod tests {
     ) -> Result<(CacheState, Option<ClientError>, usize)> {
         let identity = k.identity.public();
         let mut p = FrameParser::default();
-        let mut a = StreamApplier::new(state.clone(), k, &identity, Default::default());
+        let mut a = StreamApplier::new(state, k, &identity, Default::default());
         for piece in bytes.chunks(7) {
             p.push(piece)?;
             while let Some(f) = p.next_frame()? {
@@ -1104,7 +1132,9 @@ mod tests {
         }
         p.finish()?;
         let done = a.finish()?;
-        Ok((done.state, done.first_err, done.changed))
+        let mut after = state.clone();
+        Applied::apply_to(done.changes, &mut after);
+        Ok((after, done.first_err, done.changed))
     }
 
     fn integrity_of(r: Result<(CacheState, Option<ClientError>, usize)>) -> String {

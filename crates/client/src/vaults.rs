@@ -383,8 +383,7 @@ impl Client {
             .await?;
         let mut parser = FrameParser::default();
         let pins_before = crate::peers::PeerPins::load(self.profile())?;
-        let mut applier =
-            StreamApplier::new(state.clone(), &ctx.keys, &ctx.identity, pins_before.clone());
+        let mut applier = StreamApplier::new(state, &ctx.keys, &ctx.identity, pins_before.clone());
         loop {
             let chunk = resp
                 .chunk()
@@ -403,7 +402,7 @@ impl Client {
         }
         parser.finish()?;
         let crate::sync::Applied {
-            state: mut work,
+            changes,
             first_err,
             changed,
             pins,
@@ -420,12 +419,13 @@ impl Client {
         // the offline notice shows), at most every few minutes: re-encrypting a 10,000-item
         // cache costs more than the sync itself.
         let now = now_unix();
-        let same = changed == 0 && cache_shape(&work) == cache_shape(state);
+        let shape_before = cache_shape(state);
+        crate::sync::Applied::apply_to(changes, state);
+        let same = changed == 0 && cache_shape(state) == shape_before;
         if !same || now - state.synced_at >= SYNCED_AT_REFRESH_SECS {
-            work.synced_at = now;
-            cache::save(&ctx.path, &work, &ctx.keys.device)?;
+            state.synced_at = now;
+            cache::save(&ctx.path, state, &ctx.keys.device)?;
         }
-        *state = work;
         self.set_offline_notice(None);
         // Vaults the server says moved to a key epoch this device does not hold: nothing may be
         // written under the older key (a removed member may hold it), whatever the server does

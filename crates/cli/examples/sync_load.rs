@@ -325,6 +325,18 @@ async fn run(a: Args) {
         "< 50 ms".into(),
     ));
     let _ = vault;
+    // SYNC_LOAD_HOLD=SECS keeps the server and the profile for that long after the run, to
+    // profile the binary against them by hand.
+    if let Some(secs) = std::env::var("SYNC_LOAD_HOLD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        eprintln!(
+            "holding {secs} s: COFFER_CONFIG_DIR={} COFFER_SERVER={url} COFFER_KEYRING=file",
+            std::env::var("COFFER_CONFIG_DIR").unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
 
     println!();
     println!("{:<50} | {:<24} | target", "measure", "value");

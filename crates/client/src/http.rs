@@ -60,14 +60,9 @@ pub fn parse_server_url(server: &str) -> Result<Url> {
 impl Http {
     /// A client of the server at `base` (see [`parse_server_url`]).
     pub fn new(base: Url) -> Result<Self> {
-        let inner = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("coffer-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Transport {
-                url: base.to_string(),
-                reason: e.to_string(),
-            })?;
+        // The process's one HTTP client (with its TLS roots, whose loading is the costly part
+        // of building one), shared with the vault transport; the timeout is set per request.
+        let inner = crate::net::shared()?.clone();
         Ok(Self {
             base,
             inner,
@@ -105,7 +100,7 @@ impl Http {
         let url = self.url(path)?;
         let mut shown = url.clone();
         shown.set_query(None);
-        let mut req = self.inner.request(method, url);
+        let mut req = self.inner.request(method, url).timeout(REQUEST_TIMEOUT);
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }

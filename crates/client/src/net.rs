@@ -19,7 +19,8 @@ use crate::http::parse_server_url;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn shared() -> Result<&'static reqwest::Client> {
+/// The process's one HTTP client (connection pool and TLS roots).
+pub(crate) fn shared() -> Result<&'static reqwest::Client> {
     static C: OnceLock<reqwest::Client> = OnceLock::new();
     if let Some(c) = C.get() {
         return Ok(c);

@@ -449,36 +449,28 @@ pub(super) async fn put_item_revisions(
              value_ptr = excluded.value_ptr, updated_at = excluded.updated_at",
             marks(8)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(current));
-        for (item, revision, value) in chunk {
-            q = q
-                .bind(vault.clone())
-                .bind(item.to_string())
-                .bind(*revision)
-                .bind(i64::from(epoch))
-                .bind(counter)
-                .bind(rows::flag_value(value.is_none()))
-                .bind(value.map(|p| p.as_bytes().to_vec()))
-                .bind(t);
-        }
-        q.execute(&mut *conn).await?;
         let history = format!(
             "INSERT INTO item_revisions (vault_id, item_id, revision, epoch, counter, value_ptr, \
              created_at) VALUES {}",
             marks(7)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(history));
-        for (item, revision, value) in chunk {
-            q = q
-                .bind(vault.clone())
-                .bind(item.to_string())
-                .bind(*revision)
-                .bind(i64::from(epoch))
-                .bind(counter)
-                .bind(value.map(|p| p.as_bytes().to_vec()))
-                .bind(t);
+        // The same columns in the same order, but `deleted` only in the current rows.
+        for (sql, with_deleted) in [(current, true), (history, false)] {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (item, revision, value) in chunk {
+                q = q
+                    .bind(vault.clone())
+                    .bind(item.to_string())
+                    .bind(*revision)
+                    .bind(i64::from(epoch))
+                    .bind(counter);
+                if with_deleted {
+                    q = q.bind(rows::flag_value(value.is_none()));
+                }
+                q = q.bind(value.map(|p| p.as_bytes().to_vec())).bind(t);
+            }
+            q.execute(&mut *conn).await?;
         }
-        q.execute(&mut *conn).await?;
     }
     Ok(())
 }

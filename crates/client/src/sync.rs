@@ -569,13 +569,18 @@ fn unchanged(held: &CachedVault, sv: &SyncVault, frames: &[ItemFrame], keys: &Ke
         && held.counter == sv.counter
         && held.epoch == sv.epoch
         && held.manifest == sv.manifest.0
-        && sv.grants.iter().all(|g| {
-            let ours = match g.recipient {
-                GrantRecipient::Device(d) => d == keys.device_id,
-                GrantRecipient::User(u) => u == keys.user_id,
-            };
-            !ours || held.keys.contains_key(&g.epoch)
-        })
+        && sv
+            .grants
+            .iter()
+            .all(|g| !is_ours(keys, &g.recipient) || held.keys.contains_key(&g.epoch))
+}
+
+/// Whether a grant goes to this device or to this user's identity.
+fn is_ours(keys: &Keys, r: &GrantRecipient) -> bool {
+    match r {
+        GrantRecipient::Device(d) => *d == keys.device_id,
+        GrantRecipient::User(u) => *u == keys.user_id,
+    }
 }
 
 /// Applies decoded frames, vault by vault, to a working copy of the cache.
@@ -670,10 +675,6 @@ impl<'a> StreamApplier<'a> {
         // whose grants a device will replicate, a rotation not yet granted to this member): the
         // vault keeps its last verified state. A grant that is served but does not verify is
         // an integrity error below, never a wait.
-        let ours = |r: &GrantRecipient| match r {
-            GrantRecipient::Device(d) => *d == self.keys.device_id,
-            GrantRecipient::User(u) => *u == self.keys.user_id,
-        };
         let old: Option<&CachedVault> = match self.changes.get(&key) {
             Some(c) => c.as_ref(),
             None => self.base.vaults.get(&key),
@@ -683,7 +684,7 @@ impl<'a> StreamApplier<'a> {
             && !sv
                 .grants
                 .iter()
-                .any(|g| g.epoch == sv.epoch && ours(&g.recipient))
+                .any(|g| g.epoch == sv.epoch && is_ours(self.keys, &g.recipient))
         {
             self.waiting.push(sv.vault_id);
             return;
